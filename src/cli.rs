@@ -1,0 +1,135 @@
+//! The command line, as clap definitions only. Values stay raw here (strings,
+//! paths, counts); `settings` validates and merges them with the environment
+//! and the config file, so there is one validation path for all three.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "attach-node",
+    version,
+    about = "Turn this Linux host into a Kubernetes worker node, and take it out again",
+    long_about = "Turn this Linux host into a Kubernetes worker node, and take it out again.\n\n\
+        attach-node trades an openapi token (or an API server endpoint and a bootstrap token) for \
+        the cluster's join information, verifies the cluster CA the kubeadm way, and prints what \
+        it would change before it changes anything.\n\n\
+        Exit codes: 0 success, 1 internal error, 2 usage, 3 rejected by the control plane, \
+        4 trust failure, 5 unreachable, 6 host change failed, 7 timed out waiting for the node, \
+        8 busy, 9 preflight failed.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Resolve and verify only: print the verified cluster facts as JSON on stdout; change nothing
+    Discover(DiscoverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub legacy: LegacyArgs,
+}
+
+/// Where the cluster's join information comes from.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Cluster source")]
+pub struct SourceArgs {
+    /// Control plane that resolves openapi tokens (https:// only) [env: ATTACH_NODE_CONTROL_PLANE]
+    #[arg(long, value_name = "URL")]
+    pub control_plane: Option<String>,
+
+    /// Extra CA bundle (PEM) for the control plane's TLS; the system roots are used too [env: ATTACH_NODE_CONTROL_PLANE_CA]
+    #[arg(long, value_name = "FILE")]
+    pub control_plane_ca: Option<PathBuf>,
+
+    /// Allow an http:// control plane (the openapi token then crosses the network in clear text)
+    #[arg(long)]
+    pub insecure_control_plane: bool,
+
+    /// The openapi token; visible to every user in `ps`: prefer --openapi-token-file or the environment [env: ATTACH_NODE_OPENAPI_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    pub openapi_token: Option<String>,
+
+    /// Read the openapi token from FILE, or from standard input when FILE is `-`
+    #[arg(long, value_name = "FILE")]
+    pub openapi_token_file: Option<PathBuf>,
+
+    /// API server endpoint, https://host:port (repeatable; tried in order), when no openapi token is used [env: ATTACH_NODE_ENDPOINT, comma-separated]
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Vec<String>,
+
+    /// Bootstrap token <id>.<secret>, when no openapi token is used; visible in `ps`: prefer --token-file [env: ATTACH_NODE_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Read the bootstrap token from FILE, or from standard input when FILE is `-`
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Pin of the cluster CA's public key, sha256:<hex> (repeatable; any may match)
+    #[arg(long, value_name = "sha256:HEX")]
+    pub ca_cert_hash: Vec<String>,
+}
+
+/// Flags every command shares.
+#[derive(Debug, Default, Args)]
+pub struct CommonArgs {
+    /// YAML or JSON file whose keys are the long flag names [env: ATTACH_NODE_CONFIG]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Overall deadline for network work, e.g. 90s, 5m, 1m30s [default: 5m]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// More log detail on stderr (-v, -vv); secrets stay masked at every level [env: ATTACH_NODE_LOG]
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// attach_node.sh flags that have no meaning here: accepted and warned
+/// about, or refused when honouring them could destroy data.
+#[derive(Debug, Default, Args)]
+pub struct LegacyArgs {
+    /// attach_node.sh: format a data disk. Refused: attach-node never formats disks
+    #[arg(long, hide = true, value_name = "DEVICE")]
+    pub disk_device: Option<String>,
+
+    /// attach_node.sh: format the last data disk. Refused: attach-node never formats disks
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "true")]
+    pub auto_fdisk: Option<String>,
+
+    /// attach_node.sh: install this Docker version (ignored, with a warning)
+    #[arg(long, hide = true)]
+    pub docker_version: Option<String>,
+
+    /// attach_node.sh: container runtime name (ignored, with a warning)
+    #[arg(long, hide = true)]
+    pub runtime: Option<String>,
+
+    /// attach_node.sh: container runtime version (ignored, with a warning)
+    #[arg(long, hide = true)]
+    pub runtime_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,167 @@
+//! The one HTTP client: rustls only, no redirects, a size cap on every body,
+//! a User-Agent naming us, and errors sorted into what may be retried and
+//! what may not. One request per call; retrying is the caller's policy.
+
+use std::io::Read;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue, RETRY_AFTER};
+
+use crate::error::Error;
+use crate::retry::parse_retry_after;
+
+/// No answer attach-node reads is anywhere near this; anything larger is a
+/// misbehaving or hostile server.
+pub const BODY_CAP: usize = 1 << 20;
+
+/// Per-request bound, as kubeadm's discovery client (10 s); the overall
+/// deadline may cut it shorter.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub const USER_AGENT: &str = concat!("attach-node/", env!("CARGO_PKG_VERSION"));
+
+/// A complete answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no complete answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// Connection refused or reset, DNS failure, timeout: worth retrying.
+    Transient(String),
+    /// The server's certificate did not verify: never retried.
+    Tls(String),
+    /// The body is over [`BODY_CAP`].
+    TooLarge,
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Transient(e) => f.write_str(e),
+            FetchError::Tls(e) => write!(f, "TLS verification failed: {e}"),
+            FetchError::TooLarge => write!(f, "the answer is larger than {BODY_CAP} bytes"),
+        }
+    }
+}
+
+pub struct HttpClient {
+    inner: reqwest::blocking::Client,
+}
+
+impl HttpClient {
+    pub fn new(tls: rustls::ClientConfig) -> Result<Self, Error> {
+        let inner = reqwest::blocking::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .user_agent(USER_AGENT)
+            // A redirect could carry the bearer token somewhere unexpected;
+            // none of our servers redirects, so a 3xx is simply an answer.
+            .redirect(reqwest::redirect::Policy::none())
+            .http1_only()
+            .connect_timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpClient { inner })
+    }
+
+    /// GETs `url`, sending `bearer` in the `Authorization` header only (it
+    /// is marked sensitive, so even the HTTP stack's own debug output masks
+    /// it), and reads at most [`BODY_CAP`] bytes of the answer.
+    pub fn get(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Reply, FetchError> {
+        let mut req = self
+            .inner
+            .get(url)
+            .header(ACCEPT, "application/json")
+            .timeout(timeout.min(REQUEST_TIMEOUT));
+        if let Some(bearer) = bearer {
+            let mut value = HeaderValue::try_from(format!("Bearer {bearer}")).map_err(|_| {
+                FetchError::Transient("the token cannot be sent in a header".into())
+            })?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
+        }
+        tracing::debug!(%url, authenticated = bearer.is_some(), "GET");
+        let resp = req.send().map_err(classify)?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        if resp.content_length().is_some_and(|n| n > BODY_CAP as u64) {
+            return Err(FetchError::TooLarge);
+        }
+        let mut body = Vec::new();
+        resp.take(BODY_CAP as u64 + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| FetchError::Transient(format!("reading the answer failed: {e}")))?;
+        if body.len() > BODY_CAP {
+            return Err(FetchError::TooLarge);
+        }
+        tracing::debug!(%url, status, bytes = body.len(), "answer");
+        Ok(Reply {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// Finds a certificate verification failure anywhere in the error's chain;
+/// everything else that kept us from an answer is transient.
+fn classify(err: reqwest::Error) -> FetchError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return tls_error(tls);
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return tls_error(tls);
+        }
+        source = e.source();
+    }
+    FetchError::Transient(describe(&err))
+}
+
+fn tls_error(e: &rustls::Error) -> FetchError {
+    match e {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+            FetchError::Tls(e.to_string())
+        }
+        other => FetchError::Transient(format!("TLS handshake failed: {other}")),
+    }
+}
+
+/// reqwest's top-level message is terse ("error sending request"); the
+/// innermost cause says what actually happened.
+fn describe(err: &reqwest::Error) -> String {
+    let mut msg = if err.is_timeout() {
+        "timed out".to_string()
+    } else if err.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(err);
+    let mut innermost = None;
+    while let Some(e) = source {
+        innermost = Some(e.to_string());
+        source = e.source();
+    }
+    if let Some(inner) = innermost {
+        msg.push_str(": ");
+        msg.push_str(&inner);
+    }
+    msg
+}

@@ -1,0 +1,26 @@
+//! attach-node: turn a plain Linux VM into a Kubernetes worker node, and take
+//! it out again.
+//!
+//! The binary (`src/main.rs`) only parses argv, dispatches and maps errors to
+//! exit codes; everything else lives here so it can be tested without a
+//! process. The flow is data first: settings are resolved once
+//! ([`settings`]), the control plane's answer is parsed strictly
+//! ([`clusterinfo`]), and the cluster CA is verified from the bootstrap token
+//! ([`trust`], [`discovery`]) before anything is trusted.
+
+pub mod cli;
+pub mod clusterinfo;
+pub mod commands;
+pub mod controlplane;
+pub mod discovery;
+pub mod duration;
+pub mod error;
+pub mod http;
+pub mod logging;
+pub mod retry;
+pub mod secret;
+pub mod settings;
+pub mod tls;
+pub mod trust;
+
+pub use error::{Class, Error, Result};

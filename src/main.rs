@@ -1,0 +1,51 @@
+//! The `attach-node` binary: parse argv, resolve settings, dispatch, and map
+//! the outcome to an exit code. Everything else is in the library.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use attach_node::cli::{Cli, Command};
+use attach_node::settings::{self, Outside};
+use attach_node::{Error, commands, logging};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(stdout) => {
+            let mut out = std::io::stdout().lock();
+            if out
+                .write_all(stdout.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                // stdout closed (e.g. piped into `head`): nothing to report to.
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("attach-node: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<String, Error> {
+    let env = |name: &str| std::env::var(name).ok();
+    let mut stdin = std::io::stdin();
+    let outside = Outside {
+        env: &env,
+        stdin: &mut stdin,
+    };
+    match cli.command {
+        Command::Discover(args) => {
+            let s = settings::resolve_discover(&args, outside)?;
+            logging::init(s.log);
+            for notice in &s.notices {
+                tracing::warn!("{notice}");
+            }
+            commands::discover::run(&s)
+        }
+    }
+}

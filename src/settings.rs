@@ -1,0 +1,646 @@
+//! Settings, resolved once: built-in defaults < ClusterInfo < config file <
+//! environment < flags (contract §4). This is the only module that reads the
+//! environment, the config file or token files; everything downstream gets
+//! validated, read-only values.
+//!
+//! Resolution has two steps because ClusterInfo arrives over the network:
+//! [`resolve_discover`] builds everything the user said, and
+//! [`ClusterSource::from_cluster_info`] lays the control plane's answer
+//! underneath it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::cli::{CommonArgs, DiscoverArgs, LegacyArgs, OutputFormat, SourceArgs};
+use crate::clusterinfo::ClusterInfo;
+use crate::error::{Error, Result};
+use crate::secret::{BootstrapToken, OpenapiToken, Origin};
+use crate::trust::kubeconfig::ServerUrl;
+use crate::trust::pin::CaPin;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Token files and config files are small; a cap keeps `-` on a pipe that
+/// never ends from reading forever.
+const SMALL_FILE_CAP: u64 = 64 * 1024;
+
+/// What the process may read from outside argv: the environment and standard
+/// input. Injected so resolution is a pure function in tests.
+pub struct Outside<'a> {
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub stdin: &'a mut dyn Read,
+}
+
+/// How much the log says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSettings {
+    pub verbosity: Verbosity,
+    /// journald stamps lines itself; elsewhere we do.
+    pub timestamps: bool,
+}
+
+/// Settings of `discover`.
+#[derive(Debug)]
+pub struct DiscoverSettings {
+    pub source: Source,
+    /// What the user said about the cluster; beats ClusterInfo.
+    pub overrides: ClusterOverrides,
+    pub timeout: Duration,
+    pub output: OutputFormat,
+    pub log: LogSettings,
+    /// Warnings found while resolving, logged once logging is up.
+    pub notices: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum Source {
+    /// Trade an openapi token for ClusterInfo.
+    ControlPlane(ControlPlane),
+    /// Endpoints and bootstrap token given directly (in `overrides`).
+    Direct,
+}
+
+#[derive(Debug)]
+pub struct ControlPlane {
+    /// Base URL without a trailing slash.
+    pub url: String,
+    pub extra_ca_pem: Option<Vec<u8>>,
+    pub token: OpenapiToken,
+}
+
+#[derive(Debug, Default)]
+pub struct ClusterOverrides {
+    pub endpoints: Option<Vec<ServerUrl>>,
+    pub token: Option<BootstrapToken>,
+    pub pins: Option<Vec<CaPin>>,
+}
+
+/// The cluster to discover: user overrides laid over ClusterInfo.
+#[derive(Debug)]
+pub struct ClusterSource {
+    pub cluster_name: Option<String>,
+    pub kubernetes_version: Option<String>,
+    pub endpoints: Vec<ServerUrl>,
+    pub token: BootstrapToken,
+    pub pins: Vec<CaPin>,
+}
+
+impl ClusterSource {
+    /// ClusterInfo below, the user's overrides above it.
+    pub fn from_cluster_info(ci: &ClusterInfo, user: &ClusterOverrides) -> Result<Self> {
+        let endpoints = match &user.endpoints {
+            Some(e) => e.clone(),
+            None => ci
+                .api_server_endpoints
+                .iter()
+                .map(|e| ServerUrl::parse(e.as_str()).map_err(Error::rejected))
+                .collect::<Result<_>>()?,
+        };
+        Ok(ClusterSource {
+            cluster_name: ci.cluster_name.clone(),
+            kubernetes_version: ci.kubernetes_version.clone(),
+            endpoints,
+            token: user
+                .token
+                .clone()
+                .unwrap_or_else(|| ci.bootstrap_token.clone()),
+            pins: user
+                .pins
+                .clone()
+                .unwrap_or_else(|| ci.ca_cert_hashes.clone()),
+        })
+    }
+
+    /// Without a control plane everything comes from the user.
+    pub fn direct(user: &ClusterOverrides) -> Result<Self> {
+        let missing = |what: &str| {
+            Error::usage(format!("no {what} was given"))
+                .hint("give --openapi-token-file (with --control-plane), or both --endpoint and --token-file")
+        };
+        Ok(ClusterSource {
+            cluster_name: None,
+            kubernetes_version: None,
+            endpoints: user
+                .endpoints
+                .clone()
+                .ok_or_else(|| missing("API server endpoint (--endpoint)"))?,
+            token: user
+                .token
+                .clone()
+                .ok_or_else(|| missing("bootstrap token (--token-file)"))?,
+            pins: user.pins.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// A config file: keys are the long flag names.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct ConfigFile {
+    control_plane: Option<String>,
+    control_plane_ca: Option<PathBuf>,
+    insecure_control_plane: Option<bool>,
+    openapi_token: Option<String>,
+    openapi_token_file: Option<PathBuf>,
+    endpoint: Option<OneOrMany>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    ca_cert_hash: Option<OneOrMany>,
+    timeout: Option<String>,
+    output: Option<OutputFormat>,
+    verbose: Option<u8>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// Resolves `discover`'s settings.
+pub fn resolve_discover(args: &DiscoverArgs, outside: Outside<'_>) -> Result<DiscoverSettings> {
+    let mut r = Resolver::new(&args.common, outside)?;
+    check_legacy(&args.legacy, &mut r.notices)?;
+    let source = r.source(&args.source)?;
+    let overrides = r.overrides(&args.source)?;
+    if matches!(source, Source::Direct)
+        && overrides.endpoints.is_none()
+        && overrides.token.is_none()
+    {
+        return Err(Error::usage(
+            "nothing to discover: no openapi token and no endpoint or bootstrap token",
+        )
+        .hint("give --control-plane and --openapi-token-file, or --endpoint and --token-file"));
+    }
+    Ok(DiscoverSettings {
+        source,
+        overrides,
+        timeout: r.timeout(&args.common)?,
+        output: args
+            .common
+            .output
+            .or(r.file.output)
+            .unwrap_or(OutputFormat::Json),
+        log: r.log(&args.common)?,
+        notices: r.notices,
+    })
+}
+
+/// attach_node.sh flags: disk formatting is refused outright (it destroyed
+/// data when re-run), runtime choices are warned about and ignored.
+fn check_legacy(legacy: &LegacyArgs, notices: &mut Vec<String>) -> Result<()> {
+    if legacy.disk_device.is_some() || legacy.auto_fdisk.is_some() {
+        let flag = if legacy.disk_device.is_some() {
+            "--disk-device"
+        } else {
+            "--auto-fdisk"
+        };
+        return Err(Error::usage(format!(
+            "{flag} is refused: attach-node never formats or mounts disks, because attach_node.sh's \
+             disk formatting destroyed data and failed on re-runs"
+        ))
+        .hint("prepare data disks before the join, e.g. with cloud-init's disk_setup, fs_setup and mounts"));
+    }
+    for (flag, given) in [
+        ("--docker-version", &legacy.docker_version),
+        ("--runtime", &legacy.runtime),
+        ("--runtime-version", &legacy.runtime_version),
+    ] {
+        if given.is_some() {
+            notices.push(format!(
+                "{flag} is ignored: attach-node configures the host's containerd and installs no other runtime"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Walks the layers for one command.
+struct Resolver<'a> {
+    file: ConfigFile,
+    file_path: Option<PathBuf>,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    stdin: &'a mut dyn Read,
+    stdin_used: bool,
+    notices: Vec<String>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(common: &CommonArgs, outside: Outside<'a>) -> Result<Self> {
+        // An empty variable counts as unset, as `VAR= cmd` is how shells unset.
+        let env = outside.env;
+        let file_path = common.config.clone().or_else(|| {
+            env("ATTACH_NODE_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let mut notices = Vec::new();
+        let file = match &file_path {
+            Some(p) => read_config(p, &mut notices)?,
+            None => ConfigFile::default(),
+        };
+        Ok(Resolver {
+            file,
+            file_path,
+            env,
+            stdin: outside.stdin,
+            stdin_used: false,
+            notices,
+        })
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        (self.env)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn config_name(&self) -> String {
+        self.file_path
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+
+    fn source(&mut self, a: &SourceArgs) -> Result<Source> {
+        let token = self.secret(
+            "openapi token",
+            (a.openapi_token.as_deref(), a.openapi_token_file.as_deref()),
+            "ATTACH_NODE_OPENAPI_TOKEN",
+            (
+                self.file.openapi_token.clone(),
+                self.file.openapi_token_file.clone(),
+            ),
+        )?;
+        let url = a
+            .control_plane
+            .clone()
+            .or_else(|| self.env("ATTACH_NODE_CONTROL_PLANE"))
+            .or_else(|| self.file.control_plane.clone());
+        let Some((raw, origin)) = token else {
+            if url.is_some() {
+                self.notices.push(
+                    "a control plane is set but no openapi token was given; it is not used".into(),
+                );
+            }
+            return Ok(Source::Direct);
+        };
+        let url = url.ok_or_else(|| {
+            Error::usage("an openapi token was given but no control plane to resolve it")
+                .hint("give --control-plane https://... (or ATTACH_NODE_CONTROL_PLANE)")
+        })?;
+        let insecure =
+            a.insecure_control_plane || self.file.insecure_control_plane.unwrap_or(false);
+        let url = control_plane_url(&url, insecure, &mut self.notices)?;
+        let token = OpenapiToken::parse(&raw)
+            .map_err(|e| Error::usage(format!("{e} (read from {origin})")))?;
+        let ca_path = a
+            .control_plane_ca
+            .clone()
+            .or_else(|| self.env("ATTACH_NODE_CONTROL_PLANE_CA").map(PathBuf::from))
+            .or_else(|| self.file.control_plane_ca.clone());
+        let extra_ca_pem = ca_path
+            .map(|p| {
+                std::fs::read(&p).map_err(|e| {
+                    Error::usage(format!(
+                        "cannot read the control-plane CA bundle {}: {e}",
+                        p.display()
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(Source::ControlPlane(ControlPlane {
+            url,
+            extra_ca_pem,
+            token,
+        }))
+    }
+
+    fn overrides(&mut self, a: &SourceArgs) -> Result<ClusterOverrides> {
+        let endpoints = if !a.endpoint.is_empty() {
+            Some(a.endpoint.clone())
+        } else if let Some(v) = self.env("ATTACH_NODE_ENDPOINT") {
+            Some(
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            )
+        } else {
+            self.file.endpoint.take().map(OneOrMany::into_vec)
+        };
+        let endpoints = endpoints
+            .map(|list| list.iter().map(|e| endpoint(e)).collect::<Result<Vec<_>>>())
+            .transpose()?;
+
+        let token = self
+            .secret(
+                "bootstrap token",
+                (a.token.as_deref(), a.token_file.as_deref()),
+                "ATTACH_NODE_TOKEN",
+                (self.file.token.clone(), self.file.token_file.clone()),
+            )?
+            .map(|(raw, origin)| {
+                BootstrapToken::parse(&raw).map_err(|e| {
+                    Error::usage(format!(
+                        "the bootstrap token from {origin} is malformed: {e}"
+                    ))
+                })
+            })
+            .transpose()?;
+
+        let pins = if !a.ca_cert_hash.is_empty() {
+            Some(a.ca_cert_hash.clone())
+        } else {
+            self.file.ca_cert_hash.take().map(OneOrMany::into_vec)
+        };
+        let pins = pins
+            .map(|list| {
+                list.iter()
+                    .map(|p| {
+                        CaPin::parse(p).map_err(|e| Error::usage(format!("--ca-cert-hash: {e}")))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?;
+        Ok(ClusterOverrides {
+            endpoints,
+            token,
+            pins,
+        })
+    }
+
+    /// A secret from, in order: its flag or its file flag, the environment,
+    /// the config file's value or file. Records where it came from and warns
+    /// when that place is readable by others.
+    fn secret(
+        &mut self,
+        what: &str,
+        flags: (Option<&str>, Option<&Path>),
+        env_name: &str,
+        file: (Option<String>, Option<PathBuf>),
+    ) -> Result<Option<(String, Origin)>> {
+        let flag_name = if what == "openapi token" {
+            "--openapi-token"
+        } else {
+            "--token"
+        };
+        match flags {
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(format!(
+                    "{flag_name} and {flag_name}-file were both given; give one"
+                )));
+            }
+            (Some(v), None) => {
+                self.notices.push(format!(
+                    "the {what} was given on the command line, where every user of this host can read it \
+                     (ps, /proc); prefer {flag_name}-file or {env_name}"
+                ));
+                return Ok(Some((v.to_owned(), Origin::Argv)));
+            }
+            (None, Some(p)) => return self.read_secret_file(what, p).map(Some),
+            (None, None) => {}
+        }
+        if let Some(v) = self.env(env_name) {
+            return Ok(Some((v, Origin::Environment)));
+        }
+        match file {
+            (Some(_), Some(_)) => Err(Error::usage(format!(
+                "the config file {} sets both {} and {}-file; keep one",
+                self.config_name(),
+                &flag_name[2..],
+                &flag_name[2..]
+            ))),
+            (Some(v), None) => Ok(Some((v, Origin::ConfigFile))),
+            (None, Some(p)) => self.read_secret_file(what, &p).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn read_secret_file(&mut self, what: &str, path: &Path) -> Result<(String, Origin)> {
+        if path == Path::new("-") {
+            if self.stdin_used {
+                return Err(Error::usage(
+                    "standard input can supply only one secret; read the other from a file",
+                ));
+            }
+            self.stdin_used = true;
+            let mut s = String::new();
+            self.stdin
+                .take(SMALL_FILE_CAP)
+                .read_to_string(&mut s)
+                .map_err(|e| {
+                    Error::usage(format!("cannot read the {what} from standard input: {e}"))
+                })?;
+            return Ok((s, Origin::Stdin));
+        }
+        warn_if_readable_by_others(path, what, &mut self.notices);
+        let s = read_small(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot read the {what} from {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok((s, Origin::File))
+    }
+
+    fn timeout(&self, common: &CommonArgs) -> Result<Duration> {
+        let raw = common.timeout.clone().or_else(|| self.file.timeout.clone());
+        let Some(raw) = raw else {
+            return Ok(DEFAULT_TIMEOUT);
+        };
+        let d =
+            crate::duration::parse(&raw).map_err(|e| Error::usage(format!("--timeout: {e}")))?;
+        if d.is_zero() {
+            return Err(Error::usage("--timeout must be longer than zero"));
+        }
+        Ok(d)
+    }
+
+    fn log(&self, common: &CommonArgs) -> Result<LogSettings> {
+        let from_count = |n: u8| match n {
+            0 => Verbosity::Info,
+            1 => Verbosity::Debug,
+            _ => Verbosity::Trace,
+        };
+        let verbosity = if common.verbose > 0 {
+            from_count(common.verbose)
+        } else if let Some(v) = self.env("ATTACH_NODE_LOG") {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "error" | "warn" | "info" | "0" => Verbosity::Info,
+                "debug" | "1" => Verbosity::Debug,
+                "trace" | "2" => Verbosity::Trace,
+                other => {
+                    return Err(Error::usage(format!(
+                        "ATTACH_NODE_LOG={other:?} is not a log level; use info, debug or trace"
+                    )));
+                }
+            }
+        } else {
+            from_count(self.file.verbose.unwrap_or(0))
+        };
+        Ok(LogSettings {
+            verbosity,
+            timestamps: (self.env)("JOURNAL_STREAM").is_none(),
+        })
+    }
+}
+
+fn read_small(path: &Path) -> std::io::Result<String> {
+    let mut s = String::new();
+    std::fs::File::open(path)?
+        .take(SMALL_FILE_CAP)
+        .read_to_string(&mut s)?;
+    Ok(s)
+}
+
+fn warn_if_readable_by_others(path: &Path, what: &str, notices: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        notices.push(format!(
+            "{} holds the {what} but other users can read it (mode {:o}); chmod 600 it",
+            path.display(),
+            meta.permissions().mode() & 0o777
+        ));
+    }
+}
+
+fn read_config(path: &Path, notices: &mut Vec<String>) -> Result<ConfigFile> {
+    let text = read_small(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read the config file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let cfg: ConfigFile = if text.trim().is_empty() {
+        ConfigFile::default()
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| {
+            Error::usage(format!(
+                "the config file {} is not valid: {e}",
+                path.display()
+            ))
+            .hint("its keys are the long flag names, e.g. `control-plane: https://...`")
+        })?
+    };
+    if cfg.openapi_token.is_some() || cfg.token.is_some() {
+        warn_if_readable_by_others(path, "a token", notices);
+    }
+    Ok(cfg)
+}
+
+/// Validates the control plane's URL: https, or http with the insecure flag.
+fn control_plane_url(raw: &str, insecure: bool, notices: &mut Vec<String>) -> Result<String> {
+    let url = raw.trim().trim_end_matches('/');
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        if !insecure {
+            return Err(Error::usage(format!(
+                "the control plane {url} is plain http: the openapi token would cross the network unencrypted"
+            ))
+            .hint("use an https:// control plane, or pass --insecure-control-plane if you accept the risk"));
+        }
+        notices.push(format!(
+            "the control plane {url} is plain http (--insecure-control-plane): the openapi token is sent unencrypted"
+        ));
+        rest
+    } else {
+        return Err(Error::usage(format!(
+            "the control plane {raw:?} is not an https:// URL"
+        )));
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') || rest.contains(['?', '#', ' ']) {
+        return Err(Error::usage(format!(
+            "the control plane {raw:?} must look like https://host[:port][/path], without user info, query or fragment"
+        )));
+    }
+    Ok(url.to_owned())
+}
+
+/// An API server endpoint: `https://host:port`, or attach_node.sh's bare
+/// `host:port`.
+fn endpoint(raw: &str) -> Result<ServerUrl> {
+    let raw = raw.trim();
+    if raw.starts_with("http://") {
+        return Err(Error::usage(format!(
+            "the endpoint {raw} is plain http; API servers are reached over https"
+        )));
+    }
+    let url = if raw.contains("://") {
+        raw.to_owned()
+    } else {
+        format!("https://{raw}")
+    };
+    ServerUrl::parse(&url).map_err(|e| Error::usage(format!("--endpoint: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_plane_urls() {
+        let mut n = Vec::new();
+        assert_eq!(
+            control_plane_url("https://cp.example/", false, &mut n).unwrap(),
+            "https://cp.example"
+        );
+        assert_eq!(
+            control_plane_url("https://cp:8443/x", false, &mut n).unwrap(),
+            "https://cp:8443/x"
+        );
+        let e = control_plane_url("http://cp", false, &mut n).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(n.is_empty());
+        assert_eq!(
+            control_plane_url("http://cp", true, &mut n).unwrap(),
+            "http://cp"
+        );
+        assert_eq!(n.len(), 1);
+        for bad in [
+            "cp.example",
+            "ftp://x",
+            "https://",
+            "https://u:p@cp",
+            "https://cp?x=1",
+        ] {
+            assert!(control_plane_url(bad, true, &mut n).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoints_accept_attach_node_sh_form() {
+        assert_eq!(
+            endpoint("10.0.0.1:6443").unwrap().base_url(),
+            "https://10.0.0.1:6443"
+        );
+        assert_eq!(
+            endpoint("https://[::1]:6443").unwrap().base_url(),
+            "https://[::1]:6443"
+        );
+        assert!(endpoint("http://10.0.0.1:6443").is_err());
+        assert!(endpoint("https://10.0.0.1:6443/x").is_err());
+    }
+}
