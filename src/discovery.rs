@@ -73,6 +73,10 @@ fn first_fetch(
 ) -> Result<(ServerUrl, VerifiedClusterInfo)> {
     let client = HttpClient::new(tls::accept_any_certificate().map_err(Error::internal)?)?;
     let mut unsigned_since: Option<Instant> = None;
+    // Once an API server has said our token has no signature, that is the
+    // diagnosis; an attempt later cut short by the deadline must not turn it
+    // into "unreachable".
+    let mut unsigned: Option<Error> = None;
     retry::run("discovery", deadline, backoff, |_, _| {
         let mut failures = Vec::new();
         let mut retry_after = None;
@@ -105,10 +109,12 @@ fn first_fetch(
                     if since.elapsed() >= SIGNATURE_GRACE {
                         Attempt::Fail(d.into())
                     } else {
+                        let error = Error::from(d).context(format!(
+                            "{endpoint} (the signer may not have signed it yet)"
+                        ));
+                        unsigned = Some(error.clone());
                         Attempt::Retry {
-                            error: Error::from(d).context(format!(
-                                "{endpoint} (the signer may not have signed it yet)"
-                            )),
+                            error,
                             retry_after: None,
                         }
                     }
@@ -116,10 +122,14 @@ fn first_fetch(
                 Err(d) => Attempt::Fail(Error::from(d).context(endpoint.to_string())),
             };
         }
-        Attempt::Retry {
-            error: Error::unreachable(format!("no API server answered: {}", failures.join("; "))),
-            retry_after,
-        }
+        let error = match &unsigned {
+            Some(e) => {
+                tracing::debug!("no API server answered this time: {}", failures.join("; "));
+                e.clone()
+            }
+            None => Error::unreachable(format!("no API server answered: {}", failures.join("; "))),
+        };
+        Attempt::Retry { error, retry_after }
     })
 }
 

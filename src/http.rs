@@ -117,17 +117,21 @@ impl HttpClient {
 }
 
 /// Finds a certificate verification failure anywhere in the error's chain;
-/// everything else that kept us from an answer is transient.
+/// everything else that kept us from an answer is transient. The TLS stack
+/// reports through `io::Error`s nested in each other, whose `source()` skips
+/// their own payload, so each one is opened with `get_ref()`.
 fn classify(err: reqwest::Error) -> FetchError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
     while let Some(e) = source {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return tls_error(tls);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
-        {
-            return tls_error(tls);
+        let mut inner = Some(e);
+        while let Some(x) = inner {
+            if let Some(tls) = x.downcast_ref::<rustls::Error>() {
+                return tls_error(tls);
+            }
+            inner = x
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|i| i as &(dyn std::error::Error + 'static));
         }
         source = e.source();
     }

@@ -1,5 +1,7 @@
 //! Human logs on stderr; stdout is kept for the command's result.
 
+use std::io::IsTerminal;
+
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -21,6 +23,7 @@ pub fn init(log: LogSettings) {
         .with_target("attach_node", ours);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(log.verbosity >= Verbosity::Trace);
     let registry = tracing_subscriber::registry().with(filter);
     // try_init: a second call (tests) keeps the first subscriber.

@@ -1,0 +1,486 @@
+//! The loopback lab: HTTPS servers on 127.0.0.1 that play attach-node's
+//! control plane and a Kubernetes API server, speaking the real wire formats
+//! with real certificates, and able to inject every failure the contract
+//! names.
+//!
+//! ```no_run
+//! use attach_node_lab::{Fault, Lab, LabConfig};
+//!
+//! let lab = Lab::start(LabConfig::default().fault(Fault::TamperedJws)).unwrap();
+//! // run attach-node against lab.control_plane_url() with lab.openapi_token() ...
+//! assert!(lab.requests().iter().all(|r| !r.target.contains(&lab.openapi_token())));
+//! ```
+//!
+//! Each [`Lab`] has fresh keys, tokens and ports, so labs can run side by
+//! side in one test process. Dropping it stops both servers and joins every
+//! thread.
+
+mod apiserver;
+mod controlplane;
+mod faults;
+mod https;
+pub mod jws;
+mod kube;
+mod pki;
+mod random;
+mod timefmt;
+
+use std::fmt;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::crypto::ring::default_provider;
+
+pub use faults::{Fault, RetryAfter};
+
+use apiserver::{ApiServer, ServingCerts};
+use controlplane::{ControlPlane, Tokens};
+use faults::Plan;
+use https::{RequestLog, Running, ServerParts, Stop};
+
+/// What to start. `LabConfig::default()` is a healthy lab.
+#[derive(Clone, Debug, Default)]
+pub struct LabConfig {
+    faults: Vec<Fault>,
+    api_max_in_flight: Option<usize>,
+    nodes: Vec<(String, bool)>,
+    bootstrap_token: Option<String>,
+    endpoints_before: Vec<String>,
+    ca_cert_hashes: Option<Vec<String>>,
+    log_requests: bool,
+}
+
+impl LabConfig {
+    /// Injects a failure; may be called several times (see [`Fault`] for
+    /// how faults combine).
+    pub fn fault(mut self, f: Fault) -> Self {
+        self.faults.push(f);
+        self
+    }
+
+    /// Admission limit: while `n` API-server requests are being answered,
+    /// further ones get 429 with `Retry-After: 1`, as kube-apiserver's
+    /// max-in-flight filter does.
+    pub fn api_max_in_flight(mut self, n: usize) -> Self {
+        self.api_max_in_flight = Some(n);
+        self
+    }
+
+    /// Registers a Node object that `GET /api/v1/nodes/<name>` returns.
+    pub fn node(mut self, name: &str, ready: bool) -> Self {
+        self.nodes.retain(|(n, _)| n != name);
+        self.nodes.push((name.to_owned(), ready));
+        self
+    }
+
+    /// Uses this bootstrap token instead of a random one. It must have
+    /// kubeadm's `[a-z0-9]{6}.[a-z0-9]{16}` shape; [`Lab::start`] refuses
+    /// anything else.
+    pub fn bootstrap_token(mut self, token: &str) -> Self {
+        self.bootstrap_token = Some(token.to_owned());
+        self
+    }
+
+    /// Lists `url` in ClusterInfo's `apiServerEndpoints` before the lab's
+    /// own API server (for "endpoints are tried in order" tests); repeated
+    /// calls keep their order.
+    pub fn api_endpoint_before(mut self, url: &str) -> Self {
+        self.endpoints_before.push(url.to_owned());
+        self
+    }
+
+    /// Replaces ClusterInfo's `caCertHashes` (by default the real pin). An
+    /// empty list leaves the field out.
+    pub fn ca_cert_hashes(mut self, pins: &[&str]) -> Self {
+        self.ca_cert_hashes = Some(pins.iter().map(|p| (*p).to_owned()).collect());
+        self
+    }
+
+    /// Prints one line per answered request to stderr (server, method,
+    /// target, status; never headers, so never a token sent properly).
+    pub fn log_requests(mut self, on: bool) -> Self {
+        self.log_requests = on;
+        self
+    }
+}
+
+/// Which lab server saw a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Server {
+    ControlPlane,
+    ApiServer,
+}
+
+impl fmt::Display for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Server::ControlPlane => "control-plane",
+            Server::ApiServer => "api-server",
+        })
+    }
+}
+
+/// One HTTP request as a lab server received it (after TLS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub server: Server,
+    pub method: String,
+    /// Path and query exactly as sent.
+    pub target: String,
+    /// In the order and spelling sent.
+    pub headers: Vec<(String, String)>,
+    /// The status the lab answered with; None while still being answered.
+    pub status: Option<u16>,
+}
+
+impl Request {
+    /// The first header of that name, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The target without its query string.
+    pub fn path(&self) -> &str {
+        self.target
+            .split_once('?')
+            .map_or(self.target.as_str(), |(path, _)| path)
+    }
+}
+
+/// A running lab. Dropping it stops the servers and joins their threads.
+pub struct Lab {
+    control_plane_url: String,
+    api_server_url: String,
+    control_plane_ca_pem: String,
+    cluster_ca_pem: String,
+    ca_cert_hash: String,
+    bootstrap_token: String,
+    openapi_token: String,
+    single_use_openapi_token: String,
+    expired_openapi_token: String,
+    log: Arc<RequestLog>,
+    stop: Arc<Stop>,
+    servers: Vec<Running>,
+}
+
+impl fmt::Debug for Lab {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No tokens: a Debug print must not leak them into test output.
+        f.debug_struct("Lab")
+            .field("control_plane_url", &self.control_plane_url)
+            .field("api_server_url", &self.api_server_url)
+            .field("ca_cert_hash", &self.ca_cert_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_bootstrap_token(t: &str) -> bool {
+    let ok = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    matches!(t.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
+}
+
+fn tls_config(resolver: Arc<dyn rustls::server::ResolvesServerCert>) -> io::Result<ServerConfig> {
+    let mut config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    // Only HTTP/1.1 is spoken; saying so stops an h2-capable client from
+    // trying HTTP/2.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Every connection gets a full handshake. With resumption a client
+    // could skip the certificate, and `DifferentCertAfterTrust` would depend
+    // on the client's session cache rather than on the lab.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    Ok(config)
+}
+
+impl Lab {
+    pub fn start(cfg: LabConfig) -> io::Result<Lab> {
+        let plan = Plan::new(&cfg.faults);
+        let bootstrap_token = match cfg.bootstrap_token {
+            Some(t) if is_bootstrap_token(&t) => t,
+            Some(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the bootstrap token must match [a-z0-9]{6}.[a-z0-9]{16}",
+                ));
+            }
+            None => random::bootstrap_token(),
+        };
+        let tokens = Tokens {
+            valid: random::openapi_token("valid"),
+            single_use: random::openapi_token("single-use"),
+            expired: random::openapi_token("expired"),
+        };
+        let pki = pki::generate(plan.ca_flaw, plan.impostor)?;
+
+        // Bind both first: each server's answers name the API server's port.
+        let cp_listener = https::bind_loopback()?;
+        let api_listener = https::bind_loopback()?;
+        let control_plane_url = format!("https://{}", cp_listener.local_addr()?);
+        let api_server_url = format!("https://{}", api_listener.local_addr()?);
+
+        let stop = Stop::new();
+        let log = Arc::new(RequestLog::new(cfg.log_requests));
+
+        let api = ApiServer::new(apiserver::Setup {
+            plan: &plan,
+            bootstrap_token: &bootstrap_token,
+            cluster_ca_pem: &pki.cluster_ca_pem,
+            server_url: &api_server_url,
+            nodes: &cfg.nodes,
+            max_in_flight: cfg.api_max_in_flight,
+            stop: Arc::clone(&stop),
+        });
+        let mut endpoints = cfg.endpoints_before;
+        endpoints.push(api_server_url.clone());
+        let pins = cfg
+            .ca_cert_hashes
+            .unwrap_or_else(|| vec![pki.ca_cert_hash.clone()]);
+        let openapi_token = tokens.valid.clone();
+        let single_use_openapi_token = tokens.single_use.clone();
+        let expired_openapi_token = tokens.expired.clone();
+        let cp = ControlPlane::new(
+            tokens,
+            &plan,
+            &endpoints,
+            &bootstrap_token,
+            &pins,
+            Arc::clone(&stop),
+        );
+
+        let api_tls = tls_config(Arc::new(ServingCerts::new(
+            Arc::clone(&pki.api_server),
+            pki.impostor_api_server.clone(),
+        )))?;
+        let cp_tls = tls_config(Arc::new(ServingCerts::new(
+            Arc::clone(&pki.control_plane),
+            None,
+        )))?;
+
+        let mut lab = Lab {
+            control_plane_url,
+            api_server_url,
+            control_plane_ca_pem: pki.control_plane_ca_pem,
+            cluster_ca_pem: pki.cluster_ca_pem,
+            ca_cert_hash: pki.ca_cert_hash,
+            bootstrap_token,
+            openapi_token,
+            single_use_openapi_token,
+            expired_openapi_token,
+            log: Arc::clone(&log),
+            stop: Arc::clone(&stop),
+            servers: Vec::new(),
+        };
+        // Pushed one by one so that if the second spawn fails, dropping
+        // `lab` still stops the first.
+        lab.servers.push(https::spawn(
+            cp_listener,
+            ServerParts {
+                server: Server::ControlPlane,
+                tls: Arc::new(cp_tls),
+                handler: Arc::new(cp),
+                log: Arc::clone(&log),
+                stop: Arc::clone(&stop),
+            },
+        )?);
+        lab.servers.push(https::spawn(
+            api_listener,
+            ServerParts {
+                server: Server::ApiServer,
+                tls: Arc::new(api_tls),
+                handler: Arc::new(api),
+                log,
+                stop,
+            },
+        )?);
+        Ok(lab)
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn control_plane_url(&self) -> String {
+        self.control_plane_url.clone()
+    }
+
+    /// PEM of the CA that signed the control plane's serving certificate
+    /// (not the cluster CA).
+    pub fn control_plane_ca_pem(&self) -> String {
+        self.control_plane_ca_pem.clone()
+    }
+
+    /// `https://127.0.0.1:PORT`; also the `server` of the served kubeconfig.
+    pub fn api_server_url(&self) -> String {
+        self.api_server_url.clone()
+    }
+
+    /// PEM of the cluster CA exactly as put in the kubeconfig (the flawed
+    /// one under `CaNotCa` / `CaExpired`).
+    pub fn cluster_ca_pem(&self) -> String {
+        self.cluster_ca_pem.clone()
+    }
+
+    /// `sha256:<64 lowercase hex>` of the cluster CA's SubjectPublicKeyInfo.
+    pub fn ca_cert_hash(&self) -> String {
+        self.ca_cert_hash.clone()
+    }
+
+    /// `<id>.<secret>`, fresh for each lab unless configured.
+    pub fn bootstrap_token(&self) -> String {
+        self.bootstrap_token.clone()
+    }
+
+    /// The 6-character id part of [`Lab::bootstrap_token`].
+    pub fn bootstrap_token_id(&self) -> String {
+        self.bootstrap_token[..6].to_owned()
+    }
+
+    /// Valid and reusable.
+    pub fn openapi_token(&self) -> String {
+        self.openapi_token.clone()
+    }
+
+    /// Answered with ClusterInfo once, then 410.
+    pub fn single_use_openapi_token(&self) -> String {
+        self.single_use_openapi_token.clone()
+    }
+
+    /// Always 403.
+    pub fn expired_openapi_token(&self) -> String {
+        self.expired_openapi_token.clone()
+    }
+
+    /// Every request either server has seen, in arrival order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.log.snapshot()
+    }
+
+    /// Forgets the requests seen so far.
+    pub fn clear_requests(&self) {
+        self.log.clear();
+    }
+
+    /// Writes what a shell script needs to use the lab into `dir` (created
+    /// 0700 if missing): `control-plane-ca.pem`, `cluster-ca.pem`, the
+    /// tokens as 0600 files without trailing newline (`openapi-token`,
+    /// `openapi-token-single-use`, `openapi-token-expired`,
+    /// `bootstrap-token`), and `lab.env`, shell-sourceable `LAB_*=` lines
+    /// that name the files but hold no secret.
+    pub fn write_files(&self, dir: &Path) -> io::Result<()> {
+        DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let dir = dir.canonicalize()?;
+        let path = |name: &str| dir.join(name);
+
+        fs::write(path("control-plane-ca.pem"), &self.control_plane_ca_pem)?;
+        fs::write(path("cluster-ca.pem"), &self.cluster_ca_pem)?;
+        write_secret(&path("openapi-token"), &self.openapi_token)?;
+        write_secret(
+            &path("openapi-token-single-use"),
+            &self.single_use_openapi_token,
+        )?;
+        write_secret(&path("openapi-token-expired"), &self.expired_openapi_token)?;
+        write_secret(&path("bootstrap-token"), &self.bootstrap_token)?;
+
+        let vars = [
+            ("LAB_CONTROL_PLANE", self.control_plane_url.clone()),
+            ("LAB_API_SERVER", self.api_server_url.clone()),
+            ("LAB_CA_CERT_HASH", self.ca_cert_hash.clone()),
+            ("LAB_DIR", dir.display().to_string()),
+            (
+                "LAB_CONTROL_PLANE_CA",
+                path("control-plane-ca.pem").display().to_string(),
+            ),
+            (
+                "LAB_CLUSTER_CA",
+                path("cluster-ca.pem").display().to_string(),
+            ),
+            (
+                "LAB_OPENAPI_TOKEN_FILE",
+                path("openapi-token").display().to_string(),
+            ),
+            (
+                "LAB_BOOTSTRAP_TOKEN_FILE",
+                path("bootstrap-token").display().to_string(),
+            ),
+        ];
+        let env: String = vars
+            .iter()
+            .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+            .collect();
+        fs::write(path("lab.env"), env)
+    }
+}
+
+/// Creates or replaces a file readable by its owner only.
+fn write_secret(path: &Path, contents: &str) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // `mode` applies only when the file is created.
+    f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    f.write_all(contents.as_bytes())
+}
+
+/// Single-quotes for POSIX sh, so any path survives `. lab.env`.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop.stop();
+        for server in &mut self.servers {
+            server.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_token_shape_is_checked() {
+        assert!(is_bootstrap_token("abcdef.0123456789abcdef"));
+        assert!(!is_bootstrap_token("ABCDEF.0123456789abcdef"));
+        assert!(!is_bootstrap_token("abcdef0123456789abcdef"));
+        assert!(!is_bootstrap_token("abcde.0123456789abcdef"));
+        let err = Lab::start(LabConfig::default().bootstrap_token("nope")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("/tmp/a b"), "'/tmp/a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn request_helpers() {
+        let r = Request {
+            server: Server::ControlPlane,
+            method: "GET".into(),
+            target: "/v1/node-attach?x=1".into(),
+            headers: vec![("User-Agent".into(), "t".into())],
+            status: None,
+        };
+        assert_eq!(r.path(), "/v1/node-attach");
+        assert_eq!(r.header("user-agent"), Some("t"));
+        assert_eq!(r.header("authorization"), None);
+    }
+}

@@ -1,0 +1,600 @@
+//! The real `attach-node discover` binary against the loopback lab: every
+//! exit-code path of contract §5 that discovery can take, with no secret in
+//! any output at the most verbose log level.
+
+mod support;
+
+use std::time::Duration;
+
+use attach_node_lab::{Fault, Lab, LabConfig, RetryAfter, Server};
+use support::{Fixture, write};
+
+fn lab(cfg: LabConfig) -> Fixture {
+    Fixture::new(Lab::start(cfg).expect("start the lab"))
+}
+
+fn healthy() -> Fixture {
+    lab(LabConfig::default())
+}
+
+#[test]
+fn discovers_through_the_control_plane() {
+    let f = healthy();
+    let run = f.discover(&[]);
+    run.expect(0);
+    let out = run.json();
+    let api = f.lab.api_server_url();
+    assert_eq!(out["clusterName"], "lab");
+    assert_eq!(out["endpoint"], api.as_str());
+    assert_eq!(out["server"], api.as_str());
+    assert_eq!(out["caCertHash"], f.lab.ca_cert_hash().as_str());
+    assert_eq!(out["caSubject"], "CN=kubernetes");
+    assert!(out["caNotAfter"].as_str().unwrap().ends_with('Z'));
+    let id = f.lab.bootstrap_token()[..6].to_owned();
+    assert_eq!(out["bootstrapTokenID"], id.as_str());
+    assert_eq!(out["kubernetesVersion"], "1.31.4");
+    assert_eq!(
+        out.as_object().unwrap().len(),
+        8,
+        "exactly the contract's fields"
+    );
+
+    // On the wire: the openapi token only in the header; cluster-info twice,
+    // anonymously.
+    let reqs = f.lab.requests();
+    let cp: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.server == Server::ControlPlane)
+        .collect();
+    assert_eq!(cp.len(), 1);
+    assert_eq!(cp[0].target, "/v1/node-attach");
+    let header = |r: &attach_node_lab::Request, name: &str| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        header(cp[0], "authorization"),
+        Some(format!("Bearer {}", f.lab.openapi_token()))
+    );
+    assert!(
+        header(cp[0], "user-agent")
+            .unwrap()
+            .starts_with("attach-node/")
+    );
+    let ci: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.server == Server::ApiServer)
+        .collect();
+    assert_eq!(
+        ci.len(),
+        2,
+        "one unverified fetch and one verified re-fetch"
+    );
+    for r in ci {
+        assert_eq!(
+            r.target,
+            "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+        );
+        assert_eq!(
+            header(r, "authorization"),
+            None,
+            "cluster-info is fetched anonymously"
+        );
+    }
+    for r in &reqs {
+        assert!(!r.target.contains(&f.lab.openapi_token()));
+    }
+}
+
+#[test]
+fn text_output_is_a_short_summary() {
+    let f = healthy();
+    let run = f.discover(&["--output", "text"]);
+    run.expect(0);
+    assert!(run.stdout.contains("CN=kubernetes"));
+    assert!(run.stdout.contains(&f.lab.ca_cert_hash()));
+    assert!(run.stdout.contains("(matches a given pin)"));
+}
+
+#[test]
+fn discovers_directly_with_endpoint_token_and_pin() {
+    let f = healthy();
+    let api = f.lab.api_server_url();
+    let pin = f.lab.ca_cert_hash();
+    let tok = f.path("bootstrap-token");
+    let run = f.run(
+        &[
+            "discover",
+            "--endpoint",
+            &api,
+            "--token-file",
+            &tok,
+            "--ca-cert-hash",
+            &pin,
+        ],
+        &[],
+        None,
+    );
+    run.expect(0);
+    assert_eq!(run.json()["clusterName"], serde_json::Value::Null);
+    assert_eq!(run.json()["caCertHash"], pin.as_str());
+}
+
+#[test]
+fn endpoints_are_tried_in_order() {
+    let f = healthy();
+    let dead = dead_endpoint();
+    let api = f.lab.api_server_url();
+    let tok = f.path("bootstrap-token");
+    let run = f.run(
+        &[
+            "discover",
+            "--endpoint",
+            &dead,
+            "--endpoint",
+            &api,
+            "--token-file",
+            &tok,
+        ],
+        &[],
+        None,
+    );
+    run.expect(0).stderr_has("no CA pin");
+    assert_eq!(run.json()["endpoint"], api.as_str());
+}
+
+#[test]
+fn bare_host_port_endpoint_is_accepted_like_attach_node_sh() {
+    let f = healthy();
+    let api = f.lab.api_server_url();
+    let bare = api.trim_start_matches("https://");
+    let tok = f.path("bootstrap-token");
+    f.run(
+        &["discover", "--endpoint", bare, "--token-file", &tok],
+        &[],
+        None,
+    )
+    .expect(0);
+}
+
+#[test]
+fn tokens_from_environment_and_stdin() {
+    let f = healthy();
+    let cp = f.lab.control_plane_url();
+    let ca = f.path("control-plane-ca.pem");
+    let token = f.lab.openapi_token();
+    let run = f.run(
+        &["discover"],
+        &[
+            ("ATTACH_NODE_CONTROL_PLANE", &cp),
+            ("ATTACH_NODE_CONTROL_PLANE_CA", &ca),
+            ("ATTACH_NODE_OPENAPI_TOKEN", &token),
+        ],
+        None,
+    );
+    run.expect(0);
+    assert!(!run.stderr.contains("command line"));
+    let run = f.run(
+        &[
+            "discover",
+            "--control-plane",
+            &cp,
+            "--control-plane-ca",
+            &ca,
+            "--openapi-token-file",
+            "-",
+        ],
+        &[],
+        Some(&format!("{token}\n")),
+    );
+    run.expect(0);
+}
+
+#[test]
+fn a_token_in_argv_is_warned_about() {
+    let f = healthy();
+    let cp = f.lab.control_plane_url();
+    let ca = f.path("control-plane-ca.pem");
+    let token = f.lab.openapi_token();
+    // The token is on our own command line here, so only check the output
+    // for the masked form and the warning.
+    let run = support::run(
+        &[
+            "discover",
+            "--control-plane",
+            &cp,
+            "--control-plane-ca",
+            &ca,
+            "--openapi-token",
+            &token,
+        ],
+        &[],
+        None,
+        &[],
+    );
+    run.expect(0).stderr_has("command line");
+    assert!(!run.stderr.contains(&token));
+}
+
+#[test]
+fn config_file_keys_are_long_flag_names() {
+    let f = healthy();
+    let cfg = format!(
+        "control-plane: {}\ncontrol-plane-ca: {}\nopenapi-token-file: {}\ntimeout: 30s\noutput: text\n",
+        f.lab.control_plane_url(),
+        f.path("control-plane-ca.pem"),
+        f.path("openapi-token")
+    );
+    let p = write(f.dir.path(), "config.yaml", &cfg);
+    let run = f.run(&["discover", "--config", p.to_str().unwrap()], &[], None);
+    run.expect(0);
+    assert!(run.stdout.starts_with("cluster "));
+    // flags beat the file
+    let run = f.run(
+        &[
+            "discover",
+            "--config",
+            p.to_str().unwrap(),
+            "--output",
+            "json",
+        ],
+        &[],
+        None,
+    );
+    run.expect(0).json();
+
+    let bad = write(
+        f.dir.path(),
+        "bad.yaml",
+        "control-plane: https://x\nsurprise: 1\n",
+    );
+    f.run(&["discover", "--config", bad.to_str().unwrap()], &[], None)
+        .expect(2)
+        .stderr_has("surprise");
+}
+
+#[test]
+fn openapi_token_rejections_are_exit_3() {
+    let f = lab(LabConfig::default());
+    let cp = f.lab.control_plane_url();
+    let ca = f.path("control-plane-ca.pem");
+    for token in ["no-such-token".to_owned(), f.lab.expired_openapi_token()] {
+        let tf = write(f.dir.path(), "t", &token);
+        f.run(
+            &[
+                "discover",
+                "--control-plane",
+                &cp,
+                "--control-plane-ca",
+                &ca,
+                "--openapi-token-file",
+                tf.to_str().unwrap(),
+            ],
+            &[],
+            None,
+        )
+        .expect(3)
+        .stderr_has("rejected the openapi token");
+    }
+    let once = write(f.dir.path(), "once", &f.lab.single_use_openapi_token());
+    let args = [
+        "discover",
+        "--control-plane",
+        &cp,
+        "--control-plane-ca",
+        &ca,
+        "--openapi-token-file",
+        once.to_str().unwrap(),
+    ];
+    f.run(&args, &[], None).expect(0);
+    f.run(&args, &[], None).expect(3).stderr_has("already used");
+    // final statuses are not retried
+    let n = f
+        .lab
+        .requests()
+        .iter()
+        .filter(|r| r.server == Server::ControlPlane)
+        .count();
+    assert_eq!(n, 4);
+}
+
+#[test]
+fn unusable_control_plane_answers_are_exit_3() {
+    for (fault, needle) in [
+        (Fault::ControlPlaneOversized, "larger than"),
+        (Fault::ControlPlaneNotSchema, "bootstrapToken"),
+        (Fault::ControlPlaneStatus(418), "418"),
+        (Fault::ControlPlaneStatus(400), "400"),
+    ] {
+        let f = lab(LabConfig::default().fault(fault));
+        f.discover(&[]).expect(3).stderr_has(needle);
+    }
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried() {
+    let f = lab(
+        LabConfig::default().fault(Fault::ControlPlaneTooManyRequests {
+            times: 2,
+            retry_after: RetryAfter::Seconds(1),
+        }),
+    );
+    f.discover(&[]).expect(0).stderr_has("429");
+    assert_eq!(
+        f.lab
+            .requests()
+            .iter()
+            .filter(|r| r.server == Server::ControlPlane)
+            .count(),
+        3
+    );
+
+    let f = lab(
+        LabConfig::default().fault(Fault::ControlPlaneTooManyRequests {
+            times: 1,
+            retry_after: RetryAfter::HttpDate(Duration::from_secs(1)),
+        }),
+    );
+    f.discover(&[]).expect(0);
+
+    for status in [500, 502, 503, 504, 408] {
+        let f =
+            lab(LabConfig::default().fault(Fault::ControlPlaneServerError { times: 2, status }));
+        f.discover(&[]).expect(0);
+        assert_eq!(
+            f.lab
+                .requests()
+                .iter()
+                .filter(|r| r.server == Server::ControlPlane)
+                .count(),
+            3
+        );
+    }
+
+    let f = lab(LabConfig::default().fault(Fault::ApiServerError {
+        times: 2,
+        status: 503,
+    }));
+    f.discover(&[]).expect(0);
+}
+
+#[test]
+fn the_deadline_is_exit_5() {
+    let f = lab(LabConfig::default().fault(Fault::ControlPlaneServerError {
+        times: 10_000,
+        status: 503,
+    }));
+    f.discover(&["--timeout", "2s"])
+        .expect(5)
+        .stderr_has("gave up");
+
+    let f = lab(LabConfig::default().fault(Fault::ControlPlaneSlow(Duration::from_secs(20))));
+    f.discover(&["--timeout", "1s"]).expect(5);
+
+    // a Retry-After beyond the deadline ends the work at once
+    let f = lab(
+        LabConfig::default().fault(Fault::ControlPlaneTooManyRequests {
+            times: 10,
+            retry_after: RetryAfter::Seconds(3600),
+        }),
+    );
+    f.discover(&["--timeout", "30s"])
+        .expect(5)
+        .stderr_has("past the deadline");
+    assert_eq!(f.lab.requests().len(), 1);
+
+    let f = lab(LabConfig::default().fault(Fault::ApiServerError {
+        times: 10_000,
+        status: 503,
+    }));
+    f.discover(&["--timeout", "2s"]).expect(5);
+}
+
+#[test]
+fn unreachable_servers_are_exit_5() {
+    let f = healthy();
+    let dead = dead_endpoint();
+    let ca = f.path("control-plane-ca.pem");
+    let tok = f.path("openapi-token");
+    f.run(
+        &[
+            "discover",
+            "--control-plane",
+            &dead,
+            "--control-plane-ca",
+            &ca,
+            "--openapi-token-file",
+            &tok,
+            "--timeout",
+            "1s",
+        ],
+        &[],
+        None,
+    )
+    .expect(5)
+    .stderr_has("cannot connect");
+    let bt = f.path("bootstrap-token");
+    f.run(
+        &[
+            "discover",
+            "--endpoint",
+            &dead,
+            "--token-file",
+            &bt,
+            "--timeout",
+            "1s",
+        ],
+        &[],
+        None,
+    )
+    .expect(5);
+}
+
+#[test]
+fn trust_failures_are_exit_4() {
+    for (fault, needle) in [
+        (Fault::TamperedJws, "does not match the bootstrap token"),
+        (Fault::NoSignatureForToken, "no signature for token id"),
+        (Fault::CaNotCa, "not a CA"),
+        (Fault::CaExpired, "expired"),
+        (
+            Fault::DifferentCertAfterTrust,
+            "did not prove itself with the cluster CA",
+        ),
+        (Fault::ClusterInfoChanged, "changed between"),
+    ] {
+        let f = lab(LabConfig::default().fault(fault));
+        f.discover(&["--timeout", "3s"])
+            .expect(4)
+            .stderr_has(needle);
+    }
+}
+
+#[test]
+fn an_unverifiable_control_plane_is_exit_4_and_not_retried() {
+    let f = healthy();
+    let cp = f.lab.control_plane_url();
+    let tok = f.path("openapi-token");
+    // without --control-plane-ca the lab's private CA is unknown
+    f.run(
+        &[
+            "discover",
+            "--control-plane",
+            &cp,
+            "--openapi-token-file",
+            &tok,
+        ],
+        &[],
+        None,
+    )
+    .expect(4)
+    .stderr_has("--control-plane-ca");
+    assert!(
+        f.lab.requests().is_empty(),
+        "nothing was sent over the failed handshake"
+    );
+}
+
+#[test]
+fn pins_are_enforced() {
+    let f = healthy();
+    let wrong = format!("sha256:{}", "ab".repeat(32));
+    f.discover(&["--ca-cert-hash", &wrong])
+        .expect(4)
+        .stderr_has("matches none of the pinned hashes");
+    // any of several pins may match; the user's pins replace the control plane's
+    let right = f
+        .lab
+        .ca_cert_hash()
+        .to_uppercase()
+        .replacen("SHA256", "sha256", 1);
+    f.discover(&["--ca-cert-hash", &wrong, "--ca-cert-hash", &right])
+        .expect(0);
+    f.discover(&["--ca-cert-hash", "sha256:abc"])
+        .expect(2)
+        .stderr_has("64 hex digits");
+    f.discover(&["--ca-cert-hash", "md5:abc"]).expect(2);
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    let f = healthy();
+    let tok = f.path("openapi-token");
+    let ca = f.path("control-plane-ca.pem");
+    let http_cp = f.lab.control_plane_url().replace("https://", "http://");
+    f.run(
+        &[
+            "discover",
+            "--control-plane",
+            &http_cp,
+            "--openapi-token-file",
+            &tok,
+        ],
+        &[],
+        None,
+    )
+    .expect(2)
+    .stderr_has("--insecure-control-plane");
+    f.run(&["discover", "--openapi-token-file", &tok], &[], None)
+        .expect(2)
+        .stderr_has("no control plane");
+    f.run(&["discover"], &[], None)
+        .expect(2)
+        .stderr_has("nothing to discover");
+    f.run(&["discover", "--no-such-flag"], &[], None).expect(2);
+    f.discover(&["--disk-device", "/dev/vdb"])
+        .expect(2)
+        .stderr_has("never formats");
+    f.discover(&["--auto-fdisk"])
+        .expect(2)
+        .stderr_has("never formats");
+    f.discover(&["--timeout", "soon"]).expect(2);
+    f.discover(&["--timeout", "0s"]).expect(2);
+    let bad = write(f.dir.path(), "bad-token", "ABCDEF.0123456789abcdef");
+    let api = f.lab.api_server_url();
+    f.run(
+        &[
+            "discover",
+            "--endpoint",
+            &api,
+            "--token-file",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    )
+    .expect(2)
+    .stderr_has("malformed");
+    f.run(
+        &[
+            "discover",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--token-file",
+            bad.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    )
+    .expect(2);
+    let _ = ca;
+}
+
+#[test]
+fn attach_node_sh_runtime_flags_are_warned_and_ignored() {
+    let f = healthy();
+    f.discover(&[
+        "--docker-version",
+        "19.03",
+        "--runtime",
+        "containerd",
+        "--runtime-version",
+        "1.6",
+    ])
+    .expect(0)
+    .stderr_has("--docker-version is ignored");
+}
+
+#[test]
+fn help_and_version_change_nothing() {
+    let run = support::run(&["--help"], &[], None, &[]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("discover"));
+    let run = support::run(&["discover", "--help"], &[], None, &[]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("--openapi-token-file"));
+    assert!(
+        !run.stdout.contains("--disk-device"),
+        "refused flags stay hidden"
+    );
+}
+
+/// A loopback address with nothing listening: bind, note the port, close.
+fn dead_endpoint() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("https://127.0.0.1:{port}")
+}
