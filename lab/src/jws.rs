@@ -46,7 +46,7 @@ mod tests {
     use super::*;
 
     fn vectors() -> serde_json::Value {
-        serde_json::from_str(include_str!("../testdata/jws.json")).unwrap()
+        serde_json::from_str(include_str!("../../tests/vectors/jws.json")).unwrap()
     }
 
     #[test]

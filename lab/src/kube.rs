@@ -305,10 +305,10 @@ mod tests {
     use super::*;
 
     fn cluster_info_vectors() -> serde_json::Value {
-        serde_json::from_str(include_str!("../testdata/cluster-info.json")).unwrap()
+        serde_json::from_str(include_str!("../../tests/vectors/cluster-info.json")).unwrap()
     }
 
-    const VECTOR_CA: &str = include_str!("../testdata/generated-cluster-info-ca.crt");
+    const VECTOR_CA: &str = include_str!("../../tests/vectors/pem/generated-cluster-info-ca.crt");
 
     #[test]
     fn kubeconfig_matches_client_go_output() {
@@ -358,7 +358,7 @@ mod tests {
     #[test]
     fn status_bodies_match_the_vectors() {
         let v: serde_json::Value =
-            serde_json::from_str(include_str!("../testdata/status-errors.json")).unwrap();
+            serde_json::from_str(include_str!("../../tests/vectors/status-errors.json")).unwrap();
         let expected: Vec<&str> = v["cases"]
             .as_array()
             .unwrap()
