@@ -27,8 +27,109 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Prepare this host (or --root DIR) and join it as a worker node; --dry-run shows the plan
+    Join(JoinArgs),
     /// Resolve and verify only: print the verified cluster facts as JSON on stdout; change nothing
     Discover(DiscoverArgs),
+    /// Undo what join did, from its journal; leave the binary installed
+    Reset(ResetArgs),
+    /// This host's join state, from attach-node's own records
+    Status(StatusArgs),
+}
+
+/// attach_node.sh was run with flags only (`attach_node.sh --openapi-token
+/// ... --endpoint ...`); its flags alone mean `join` here too.
+pub fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
+    let is_flag = first.starts_with("--") || (first.starts_with('-') && first.len() > 1);
+    let asks_help = matches!(first, "--help" | "-h" | "--version" | "-V");
+    if is_flag && !asks_help {
+        args.insert(1, "join".into());
+    }
+    args
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Join even if a Ready Node of the same name exists
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub legacy: LegacyArgs,
+}
+
+/// What this node is and how its kubelet runs.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Node")]
+pub struct NodeArgs {
+    /// Node name; overrides the control plane's node.nameSource
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+
+    /// Extra node labels, k=v,... (over the control plane's)
+    #[arg(long, value_name = "K=V,...")]
+    pub labels: Option<String>,
+
+    /// Extra node taints, k=v:Effect,... (over the control plane's)
+    #[arg(long, value_name = "K=V:EFFECT,...")]
+    pub taints: Option<String>,
+
+    /// kubelet clusterDNS (repeatable or comma-separated; over the control plane's)
+    #[arg(long, value_name = "IP")]
+    pub cluster_dns: Vec<String>,
+
+    /// attach_node.sh: base64 of {"kubelet_config":{...}}, merged into the kubelet config
+    #[arg(long, value_name = "BASE64")]
+    pub node_config: Option<String>,
+
+    /// attach_node.sh: this node is managed by a cluster autoscaler
+    #[arg(long)]
+    pub ess: bool,
+
+    /// attach_node.sh: how to name the node: hostname, nodeip (private-ip) or instance-id
+    #[arg(long, value_name = "MODE")]
+    pub node_name_mode: Option<String>,
+}
+
+/// Where the changes go.
+#[derive(Debug, Default, Args)]
+#[command(next_help_heading = "Host")]
+pub struct HostArgs {
+    /// Treat DIR as the host's / : every file goes under it and nothing outside it is touched (tests, image baking)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Resolve, verify and plan; print the files (with diffs) and actions; change nothing, not even state
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// Restore files even if they changed since the join
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Read the records of the root DIR instead of this host's
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]

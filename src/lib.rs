@@ -8,6 +8,7 @@
 //! ([`clusterinfo`]), and the cluster CA is verified from the bootstrap token
 //! ([`trust`], [`discovery`]) before anything is trusted.
 
+pub mod apply;
 pub mod cli;
 pub mod clusterinfo;
 pub mod commands;
@@ -15,8 +16,13 @@ pub mod controlplane;
 pub mod discovery;
 pub mod duration;
 pub mod error;
+pub mod host;
 pub mod http;
+pub mod journal;
+pub mod kube;
+pub mod labels;
 pub mod logging;
+pub mod plan;
 pub mod retry;
 pub mod secret;
 pub mod settings;

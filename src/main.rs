@@ -4,13 +4,13 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use attach_node::cli::{Cli, Command};
+use attach_node::cli::{self, Cli, Command};
 use attach_node::settings::{self, Outside};
 use attach_node::{Error, commands, logging};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::with_default_subcommand(std::env::args_os().collect()));
     match run(cli) {
         Ok(stdout) => {
             let mut out = std::io::stdout().lock();
@@ -38,14 +38,32 @@ fn run(cli: Cli) -> Result<String, Error> {
         env: &env,
         stdin: &mut stdin,
     };
+    let notices = |log, notices: &[String]| {
+        logging::init(log);
+        for notice in notices {
+            tracing::warn!("{notice}");
+        }
+    };
     match cli.command {
         Command::Discover(args) => {
             let s = settings::resolve_discover(&args, outside)?;
-            logging::init(s.log);
-            for notice in &s.notices {
-                tracing::warn!("{notice}");
-            }
+            notices(s.log, &s.notices);
             commands::discover::run(&s)
+        }
+        Command::Join(args) => {
+            let s = settings::resolve_join(&args, outside)?;
+            notices(s.discover.log, &s.discover.notices);
+            commands::join::run(&s)
+        }
+        Command::Reset(args) => {
+            let s = settings::resolve_reset(&args, outside)?;
+            notices(s.log, &s.notices);
+            commands::reset::run(&s)
+        }
+        Command::Status(args) => {
+            let s = settings::resolve_status(&args, outside)?;
+            logging::init(s.log);
+            commands::status::run(&s)
         }
     }
 }

@@ -79,57 +79,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ceiling_doubles_then_caps() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(1),
-        };
-        let c: Vec<u128> = (0..6).map(|n| b.ceiling(n).as_millis()).collect();
-        assert_eq!(c, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(1));
-        assert_eq!(b.delay(3, 0.5), Duration::from_millis(400));
-        assert_eq!(b.delay(3, 7.0), Duration::from_millis(800));
-    }
-
-    #[test]
-    fn retry_after_wins_and_the_deadline_bounds() {
-        let s = Duration::from_secs;
-        assert_eq!(next(s(1), None, s(10)), Next::Wait(s(1)));
-        assert_eq!(next(s(1), Some(s(3)), s(10)), Next::Wait(s(3)));
-        assert_eq!(next(s(5), None, s(2)), Next::Wait(s(2)));
-        assert_eq!(next(s(1), Some(s(30)), s(10)), Next::GiveUp);
-        assert_eq!(next(s(1), None, Duration::ZERO), Next::GiveUp);
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(
-            parse_retry_after("99999999999999999999", now),
-            Some(RETRY_AFTER_MAX)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-5", now), None);
-    }
-}
-
 /// What one attempt came to.
 pub enum Attempt<T> {
     Done(T),
@@ -195,5 +144,56 @@ pub fn run<T>(
             }
         }
         n = n.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceiling_doubles_then_caps() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(1),
+        };
+        let c: Vec<u128> = (0..6).map(|n| b.ceiling(n).as_millis()).collect();
+        assert_eq!(c, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(b.ceiling(u32::MAX), Duration::from_secs(1));
+        assert_eq!(b.delay(3, 0.5), Duration::from_millis(400));
+        assert_eq!(b.delay(3, 7.0), Duration::from_millis(800));
+    }
+
+    #[test]
+    fn retry_after_wins_and_the_deadline_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(next(s(1), None, s(10)), Next::Wait(s(1)));
+        assert_eq!(next(s(1), Some(s(3)), s(10)), Next::Wait(s(3)));
+        assert_eq!(next(s(5), None, s(2)), Next::Wait(s(2)));
+        assert_eq!(next(s(1), Some(s(30)), s(10)), Next::GiveUp);
+        assert_eq!(next(s(1), None, Duration::ZERO), Next::GiveUp);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999", now),
+            Some(RETRY_AFTER_MAX)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 }

@@ -14,9 +14,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cli::{CommonArgs, DiscoverArgs, LegacyArgs, OutputFormat, SourceArgs};
+use crate::apply::Faults;
+use crate::cli::{
+    CommonArgs, DiscoverArgs, HostArgs, JoinArgs, LegacyArgs, NodeArgs, OutputFormat, ResetArgs,
+    SourceArgs, StatusArgs,
+};
 use crate::clusterinfo::ClusterInfo;
+use crate::clusterinfo::{NameSource, Taint};
 use crate::error::{Error, Result};
+use crate::host::Root;
 use crate::secret::{BootstrapToken, OpenapiToken, Origin};
 use crate::trust::kubeconfig::ServerUrl;
 use crate::trust::pin::CaPin;
@@ -159,6 +165,16 @@ struct ConfigFile {
     timeout: Option<String>,
     output: Option<OutputFormat>,
     verbose: Option<u8>,
+    // join
+    node_name: Option<String>,
+    labels: Option<String>,
+    taints: Option<String>,
+    cluster_dns: Option<OneOrMany>,
+    node_config: Option<String>,
+    ess: Option<bool>,
+    node_name_mode: Option<String>,
+    root: Option<PathBuf>,
+    force: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -180,29 +196,96 @@ impl OneOrMany {
 /// Resolves `discover`'s settings.
 pub fn resolve_discover(args: &DiscoverArgs, outside: Outside<'_>) -> Result<DiscoverSettings> {
     let mut r = Resolver::new(&args.common, outside)?;
-    check_legacy(&args.legacy, &mut r.notices)?;
-    let source = r.source(&args.source)?;
-    let overrides = r.overrides(&args.source)?;
-    if matches!(source, Source::Direct)
-        && overrides.endpoints.is_none()
-        && overrides.token.is_none()
-    {
-        return Err(Error::usage(
-            "nothing to discover: no openapi token and no endpoint or bootstrap token",
-        )
-        .hint("give --control-plane and --openapi-token-file, or --endpoint and --token-file"));
-    }
-    Ok(DiscoverSettings {
-        source,
-        overrides,
-        timeout: r.timeout(&args.common)?,
+    r.discover(&args.source, &args.common, &args.legacy, OutputFormat::Json)
+}
+
+/// Settings of `join`: discovery's, plus what the node is and where it goes.
+#[derive(Debug)]
+pub struct JoinSettings {
+    pub discover: DiscoverSettings,
+    pub root: Root,
+    pub dry_run: bool,
+    pub force: bool,
+    pub node: NodeOverrides,
+    pub faults: Faults,
+}
+
+/// What the user said about the node; laid over ClusterInfo's `node`.
+#[derive(Debug, Default)]
+pub struct NodeOverrides {
+    pub name: Option<String>,
+    pub name_source: Option<NameSource>,
+    pub labels: Vec<(String, String)>,
+    pub taints: Vec<Taint>,
+    pub cluster_dns: Option<Vec<std::net::IpAddr>>,
+    /// attach_node.sh's `--node-config` kubelet_config.
+    pub kubelet_config: Option<serde_json::Map<String, serde_json::Value>>,
+    pub autoscaler: bool,
+}
+
+pub fn resolve_join(args: &JoinArgs, outside: Outside<'_>) -> Result<JoinSettings> {
+    let mut r = Resolver::new(&args.common, outside)?;
+    let discover = r.discover(&args.source, &args.common, &args.legacy, OutputFormat::Text)?;
+    let node = r.node(&args.node)?;
+    Ok(JoinSettings {
+        discover,
+        root: r.root(&args.host),
+        dry_run: args.host.dry_run,
+        force: args.force || r.file.force.unwrap_or(false),
+        node,
+        faults: r.faults(),
+    })
+}
+
+/// Settings of `reset`.
+#[derive(Debug)]
+pub struct ResetSettings {
+    pub root: Root,
+    pub dry_run: bool,
+    pub force: bool,
+    pub output: OutputFormat,
+    pub log: LogSettings,
+    pub notices: Vec<String>,
+}
+
+pub fn resolve_reset(args: &ResetArgs, outside: Outside<'_>) -> Result<ResetSettings> {
+    let r = Resolver::new(&args.common, outside)?;
+    Ok(ResetSettings {
+        root: r.root(&args.host),
+        dry_run: args.host.dry_run,
+        force: args.force,
         output: args
             .common
             .output
             .or(r.file.output)
-            .unwrap_or(OutputFormat::Json),
+            .unwrap_or(OutputFormat::Text),
         log: r.log(&args.common)?,
         notices: r.notices,
+    })
+}
+
+/// Settings of `status`.
+#[derive(Debug)]
+pub struct StatusSettings {
+    pub root: Root,
+    pub output: OutputFormat,
+    pub log: LogSettings,
+}
+
+pub fn resolve_status(args: &StatusArgs, outside: Outside<'_>) -> Result<StatusSettings> {
+    let r = Resolver::new(&args.common, outside)?;
+    let host = HostArgs {
+        root: args.root.clone(),
+        dry_run: false,
+    };
+    Ok(StatusSettings {
+        root: r.root(&host),
+        output: args
+            .common
+            .output
+            .or(r.file.output)
+            .unwrap_or(OutputFormat::Text),
+        log: r.log(&args.common)?,
     })
 }
 
@@ -271,6 +354,128 @@ impl<'a> Resolver<'a> {
 
     fn env(&self, name: &str) -> Option<String> {
         (self.env)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn discover(
+        &mut self,
+        source: &SourceArgs,
+        common: &CommonArgs,
+        legacy: &LegacyArgs,
+        default_output: OutputFormat,
+    ) -> Result<DiscoverSettings> {
+        check_legacy(legacy, &mut self.notices)?;
+        let src = self.source(source)?;
+        let overrides = self.overrides(source)?;
+        if matches!(src, Source::Direct)
+            && overrides.endpoints.is_none()
+            && overrides.token.is_none()
+        {
+            return Err(Error::usage(
+                "nothing to discover: no openapi token and no endpoint or bootstrap token",
+            )
+            .hint(
+                "give --control-plane and --openapi-token-file, or --endpoint and --token-file",
+            ));
+        }
+        Ok(DiscoverSettings {
+            source: src,
+            overrides,
+            timeout: self.timeout(common)?,
+            output: common.output.or(self.file.output).unwrap_or(default_output),
+            log: self.log(common)?,
+            notices: std::mem::take(&mut self.notices),
+        })
+    }
+
+    fn root(&self, host: &HostArgs) -> Root {
+        match host.root.clone().or_else(|| self.file.root.clone()) {
+            Some(dir) => Root::at(dir),
+            None => Root::host(),
+        }
+    }
+
+    fn node(&mut self, a: &NodeArgs) -> Result<NodeOverrides> {
+        let labels = a.labels.clone().or_else(|| self.file.labels.clone());
+        let labels = match labels {
+            Some(spec) => crate::labels::parse_label_list(&spec)
+                .map_err(|e| Error::usage(format!("--labels: {e}")))?,
+            None => Vec::new(),
+        };
+        let taints = a.taints.clone().or_else(|| self.file.taints.clone());
+        let taints = match taints {
+            Some(spec) => crate::labels::parse_taint_list(&spec)
+                .map_err(|e| Error::usage(format!("--taints: {e}")))?,
+            None => Vec::new(),
+        };
+        let dns: Vec<String> = if !a.cluster_dns.is_empty() {
+            a.cluster_dns.clone()
+        } else {
+            self.file
+                .cluster_dns
+                .take()
+                .map(OneOrMany::into_vec)
+                .unwrap_or_default()
+        };
+        let cluster_dns = if dns.is_empty() {
+            None
+        } else {
+            Some(
+                dns.iter()
+                    .flat_map(|d| d.split(','))
+                    .map(|d| {
+                        d.trim().parse().map_err(|_| {
+                            Error::usage(format!("--cluster-dns: {d:?} is not an IP address"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+            )
+        };
+        let node_config = a
+            .node_config
+            .clone()
+            .or_else(|| self.file.node_config.clone());
+        let kubelet_config = node_config.map(|b| node_config_kubelet(&b)).transpose()?;
+        let mode = a
+            .node_name_mode
+            .clone()
+            .or_else(|| self.file.node_name_mode.clone());
+        let name_source = mode
+            .map(|m| match m.as_str() {
+                "hostname" => Ok(NameSource::Hostname),
+                "nodeip" | "private-ip" => Ok(NameSource::PrivateIp),
+                "instance-id" => Ok(NameSource::InstanceId),
+                other => Err(Error::usage(format!(
+                    "--node-name-mode {other:?}: use hostname, nodeip (private-ip) or instance-id"
+                ))),
+            })
+            .transpose()?;
+        let name = a
+            .node_name
+            .clone()
+            .or_else(|| self.file.node_name.clone())
+            .map(|n| n.trim().to_ascii_lowercase());
+        Ok(NodeOverrides {
+            name,
+            name_source,
+            labels,
+            taints,
+            cluster_dns,
+            kubelet_config,
+            autoscaler: a.ess || self.file.ess.unwrap_or(false),
+        })
+    }
+
+    /// Test-only fault points, read only in debug builds: a release binary
+    /// has no way to be told to crash.
+    fn faults(&self) -> Faults {
+        if !cfg!(debug_assertions) {
+            return Faults::default();
+        }
+        let num = |name: &str| self.env(name).and_then(|v| v.trim().parse().ok());
+        Faults {
+            crash_at: num("ATTACH_NODE_TEST_CRASH_AT"),
+            fail_at: num("ATTACH_NODE_TEST_FAIL_AT"),
+        }
     }
 
     fn config_name(&self) -> String {
@@ -501,6 +706,25 @@ impl<'a> Resolver<'a> {
             verbosity,
             timestamps: (self.env)("JOURNAL_STREAM").is_none(),
         })
+    }
+}
+
+/// attach_node.sh's `--node-config`: base64 of `{"kubelet_config":{...}}`.
+fn node_config_kubelet(b64: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    use base64::Engine;
+    let bad = |why: String| {
+        Error::usage(format!("--node-config: {why}"))
+            .hint("it is base64 of a JSON object such as {\"kubelet_config\":{\"maxPods\":110}}")
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| bad(format!("not base64: {e}")))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    match v.get("kubelet_config") {
+        Some(serde_json::Value::Object(m)) => Ok(m.clone()),
+        Some(_) => Err(bad("kubelet_config is not an object".into())),
+        None => Err(bad("it has no kubelet_config".into())),
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::cli::OutputFormat;
+use crate::clusterinfo::ClusterInfo;
 use crate::controlplane;
 use crate::discovery::{self, TrustedCluster};
 use crate::error::Result;
@@ -81,30 +82,32 @@ impl Discovered {
 }
 
 /// Resolves the cluster source (asking the control plane when there is an
-/// openapi token), then discovers and verifies it.
+/// openapi token), then discovers and verifies it. The ClusterInfo, when
+/// there was one, comes back too: a join needs its node settings.
 pub fn discover_cluster(
     settings: &DiscoverSettings,
     deadline: Instant,
-) -> Result<(ClusterSource, TrustedCluster)> {
+) -> Result<(Option<ClusterInfo>, ClusterSource, TrustedCluster)> {
     let backoff = Backoff::default();
-    let source = match &settings.source {
+    let (ci, source) = match &settings.source {
         Source::ControlPlane(cp) => {
             let ci = controlplane::resolve(cp, deadline, backoff)?;
             tracing::info!(
                 "control plane answered for cluster {}",
                 ci.cluster_name.as_deref().unwrap_or("(unnamed)")
             );
-            ClusterSource::from_cluster_info(&ci, &settings.overrides)?
+            let source = ClusterSource::from_cluster_info(&ci, &settings.overrides)?;
+            (Some(ci), source)
         }
-        Source::Direct => ClusterSource::direct(&settings.overrides)?,
+        Source::Direct => (None, ClusterSource::direct(&settings.overrides)?),
     };
     let trusted = discovery::discover(&source, deadline, backoff)?;
-    Ok((source, trusted))
+    Ok((ci, source, trusted))
 }
 
 pub fn run(settings: &DiscoverSettings) -> Result<String> {
     let deadline = Instant::now() + settings.timeout;
-    let (source, trusted) = discover_cluster(settings, deadline)?;
+    let (_, source, trusted) = discover_cluster(settings, deadline)?;
     let out = Discovered::new(&source, &trusted);
     Ok(out.render(settings.output, !source.pins.is_empty()))
 }

@@ -1,0 +1,315 @@
+//! `attach-node join`: discover and verify the cluster, read what the
+//! cluster says about kubelets and this node, decide the Plan, then show it
+//! (`--dry-run`) or apply it through the journal.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::apply;
+use crate::clusterinfo::{ClusterInfo, NameSource};
+use crate::commands::{discover::discover_cluster, plan_view};
+use crate::error::{Class, Error, Result};
+use crate::host::Root;
+use crate::journal::{Journal, State, Store, now};
+use crate::kube::{Api, NodeState};
+use crate::labels;
+use crate::plan::{self, Action, NodeInputs};
+use crate::settings::JoinSettings;
+
+pub fn run(s: &JoinSettings) -> Result<String> {
+    if s.root.is_host() && !s.dry_run {
+        return Err(Error::usage(
+            "joining this live host (without --root) is not available in this version: \
+             services, sysctls and modules are acted on by the next release",
+        )
+        .hint("use --dry-run to see the plan for this host, or --root DIR to prepare a root directory"));
+    }
+    let deadline = Instant::now() + s.discover.timeout;
+    let (ci, source, trusted) = discover_cluster(&s.discover, deadline)?;
+    let hostname = hostname(&s.root)?;
+    let node_name = node_name(s, ci.as_ref(), &hostname)?;
+
+    let api = Api::new(&trusted, &source.token)?;
+    let cluster_kubelet_config = api.kubelet_config(deadline)?;
+    match api.node(&node_name, deadline)? {
+        NodeState::Ready if !s.force => {
+            return Err(Error::new(
+                Class::Preflight,
+                format!("a Node named {node_name:?} already exists in the cluster and is Ready"),
+            )
+            .hint("delete that Node (kubectl delete node), choose another --node-name, or pass --force if this host is that node"));
+        }
+        NodeState::Ready => {
+            tracing::warn!("a Ready Node named {node_name:?} exists; joining anyway (--force)")
+        }
+        NodeState::NotReady => tracing::info!(
+            "a Node named {node_name:?} exists but is not Ready; this host takes the name back"
+        ),
+        NodeState::Absent | NodeState::Unknown => {}
+    }
+
+    let inputs = node_inputs(
+        s,
+        ci.as_ref(),
+        &trusted,
+        &source.token,
+        node_name,
+        hostname,
+        cluster_kubelet_config,
+    )?;
+    let plan = plan::render::render(&inputs)?;
+    let cluster = source.cluster_name.clone();
+    let server = trusted.verified.server.base_url();
+
+    if s.dry_run {
+        return plan_view::render(
+            &s.root,
+            &plan,
+            &inputs.node_name,
+            cluster.as_deref(),
+            &server,
+            s.discover.output,
+        );
+    }
+    apply_plan(s, &plan, cluster, server, &inputs.node_name)
+}
+
+fn apply_plan(
+    s: &JoinSettings,
+    plan: &plan::Plan,
+    cluster: Option<String>,
+    server: String,
+    node_name: &str,
+) -> Result<String> {
+    let store = Store::new(&s.root);
+    let _lock = store.lock()?;
+    let mut journal = match store.load()? {
+        Some(j) if j.state != State::Reset => {
+            if j.server != server || j.node_name != node_name {
+                return Err(Error::new(
+                    Class::Preflight,
+                    format!(
+                        "this host is already joined (state {}) as node {:?} to {}",
+                        j.state.as_str(),
+                        j.node_name,
+                        j.server
+                    ),
+                )
+                .hint("run `attach-node reset` first to undo that join"));
+            }
+            if j.state != State::Joined {
+                tracing::info!(
+                    "resuming the {} join started {}",
+                    j.state.as_str(),
+                    j.started
+                );
+            }
+            j
+        }
+        _ => {
+            let j = Journal::new(cluster, server, node_name.to_owned());
+            store.save(&j)?;
+            j
+        }
+    };
+    let was_joined = journal.state == State::Joined;
+    if !was_joined {
+        journal.state = State::Joining;
+        journal.error = None;
+    }
+    let applied = apply::apply_files(&s.root, &store, &mut journal, plan, s.faults)?;
+    for action in &plan.actions {
+        // Under --root there is no live system to act on.
+        apply::record_step(
+            &store,
+            &mut journal,
+            &action_name(action),
+            "listed, not run (--root)",
+        )?;
+    }
+    if !was_joined || applied.changed_anything() {
+        journal.state = State::Joined;
+        journal.finished = Some(now());
+        journal.error = None;
+        store.save(&journal)?;
+    }
+    let summary = if applied.changed_anything() {
+        format!(
+            "joined: node {node_name} prepared under {}: {} file(s) written, {} unchanged, {} directorie(s) created\n",
+            s.root.base().display(),
+            applied.written.len(),
+            applied.unchanged.len(),
+            applied.dirs_created.len()
+        )
+    } else {
+        format!("already joined: node {node_name}, nothing changed\n")
+    };
+    Ok(match s.discover.output {
+        crate::cli::OutputFormat::Text => summary,
+        crate::cli::OutputFormat::Json => {
+            let v = serde_json::json!({
+                "state": journal.state.as_str(),
+                "node": node_name,
+                "written": applied.written,
+                "unchanged": applied.unchanged,
+                "directoriesCreated": applied.dirs_created,
+            });
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&v).expect("plain data")
+            )
+        }
+    })
+}
+
+pub fn action_name(a: &Action) -> String {
+    match a {
+        Action::LoadModules { modules } => format!("load kernel modules {}", modules.join(", ")),
+        Action::ApplySysctls { file } => format!("apply sysctls from {file}"),
+        Action::CheckSwap => "check that swap is off".into(),
+        Action::DaemonReload => "systemctl daemon-reload".into(),
+        Action::RestartIfChanged { unit, .. } => {
+            format!("restart {unit} if its configuration changed")
+        }
+        Action::EnableAndStart { unit } => format!("enable and start {unit}"),
+    }
+}
+
+/// The host's name, lowercased, as the kubelet would register it: under
+/// `--root`, the root's /etc/hostname if it has one.
+fn hostname(root: &Root) -> Result<String> {
+    let from_root = (!root.is_host())
+        .then(|| std::fs::read_to_string(root.path("/etc/hostname")).ok())
+        .flatten();
+    let raw = match from_root {
+        Some(h) => h,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_err(|e| Error::internal(format!("cannot read this host's name: {e}")))?,
+    };
+    Ok(raw.trim().to_ascii_lowercase())
+}
+
+fn node_name(s: &JoinSettings, ci: Option<&ClusterInfo>, hostname: &str) -> Result<String> {
+    let name = match &s.node.name {
+        Some(n) => n.clone(),
+        None => {
+            let source = s
+                .node
+                .name_source
+                .or(ci.map(|c| c.node.name_source))
+                .unwrap_or(NameSource::Hostname);
+            match source {
+                NameSource::Hostname => hostname.to_owned(),
+                other => {
+                    return Err(Error::usage(format!(
+                        "node.nameSource {} needs cloud instance metadata, which this version cannot read",
+                        other.as_str()
+                    ))
+                    .hint("pass --node-name"));
+                }
+            }
+        }
+    };
+    if !is_dns1123_subdomain(&name) {
+        return Err(Error::usage(format!(
+            "the node name {name:?} is not a valid Kubernetes node name (lowercase DNS subdomain, at most 253 characters)"
+        ))
+        .hint("pass --node-name"));
+    }
+    Ok(name)
+}
+
+fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn node_inputs(
+    s: &JoinSettings,
+    ci: Option<&ClusterInfo>,
+    trusted: &crate::discovery::TrustedCluster,
+    token: &crate::secret::BootstrapToken,
+    node_name: String,
+    hostname: String,
+    cluster_kubelet_config: Option<String>,
+) -> Result<NodeInputs> {
+    let mut kubelet_overrides: Vec<(String, Map<String, Value>)> = Vec::new();
+    if let Some(ci) = ci {
+        let mut m = Map::new();
+        if !ci.cluster_dns.is_empty() {
+            m.insert(
+                "clusterDNS".into(),
+                Value::from(
+                    ci.cluster_dns
+                        .iter()
+                        .map(|ip| ip.to_string())
+                        .collect::<Vec<_>>(),
+                ),
+            );
+        }
+        if let Some(d) = &ci.cluster_domain {
+            m.insert("clusterDomain".into(), Value::from(d.clone()));
+        }
+        if !m.is_empty() {
+            kubelet_overrides.push(("ClusterInfo clusterDNS/clusterDomain".into(), m));
+        }
+        if let Some(k) = &ci.node.kubelet_config {
+            kubelet_overrides.push(("ClusterInfo node.kubeletConfig".into(), k.clone()));
+        }
+    }
+    if let Some(k) = &s.node.kubelet_config {
+        kubelet_overrides.push(("--node-config".into(), k.clone()));
+    }
+    if let Some(dns) = &s.node.cluster_dns {
+        let mut m = Map::new();
+        m.insert(
+            "clusterDNS".into(),
+            Value::from(dns.iter().map(|ip| ip.to_string()).collect::<Vec<_>>()),
+        );
+        kubelet_overrides.push(("--cluster-dns".into(), m));
+    }
+    let ci_labels: Vec<(String, String)> = ci
+        .map(|c| {
+            c.node
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let labels = labels::merge_labels(&[
+        ("ClusterInfo node.labels", ci_labels),
+        ("--labels", s.node.labels.clone()),
+    ])?;
+    let taints = labels::merge_taints(&[
+        (
+            "ClusterInfo node.taints",
+            ci.map(|c| c.node.taints.clone()).unwrap_or_default(),
+        ),
+        ("--taints", s.node.taints.clone()),
+    ])?;
+    Ok(NodeInputs {
+        node_name,
+        hostname,
+        server: trusted.verified.server.base_url(),
+        ca_pem: trusted.verified.ca_pem.clone(),
+        token: token.clone(),
+        cluster_kubelet_config,
+        kubelet_overrides,
+        labels,
+        taints,
+        provider_id: ci.and_then(|c| c.node.provider_id.clone()),
+        runtime: ci.map(|c| c.runtime.clone()).unwrap_or_default(),
+        systemd_resolved: s.root.path("/run/systemd/resolve/resolv.conf").is_file(),
+    })
+}

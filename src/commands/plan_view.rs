@@ -1,0 +1,165 @@
+//! `join --dry-run`: the Plan made readable. Each file with its mode and
+//! what would happen to it (create, update with a diff against what is
+//! there now, or unchanged), each directory, each action. Reads the host,
+//! writes nothing.
+
+use serde::Serialize;
+use similar::TextDiff;
+
+use crate::cli::OutputFormat;
+use crate::commands::join::action_name;
+use crate::error::{Error, Result};
+use crate::host::Root;
+use crate::host::fsops::{self, Found};
+use crate::plan::Plan;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileView {
+    path: String,
+    mode: String,
+    change: &'static str,
+    purpose: &'static str,
+    /// Unified diff against the current file; null for secrets and
+    /// non-text content.
+    diff: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanView<'a> {
+    node: &'a str,
+    cluster: Option<&'a str>,
+    server: &'a str,
+    root: String,
+    files: Vec<FileView>,
+    directories: Vec<(String, String)>,
+    actions: Vec<String>,
+    actions_run: bool,
+}
+
+pub fn render(
+    root: &Root,
+    plan: &Plan,
+    node: &str,
+    cluster: Option<&str>,
+    server: &str,
+    format: OutputFormat,
+) -> Result<String> {
+    let mut files = Vec::new();
+    for f in &plan.files {
+        let path = root.path(&f.path);
+        let found = fsops::inspect(&path)
+            .map_err(|e| Error::internal(format!("cannot look at {}: {e}", path.display())))?;
+        let (change, current) = match &found {
+            Found::Absent => ("create", None),
+            Found::File { sha256, mode, .. } => {
+                if *sha256 == fsops::sha256_hex(&f.content) && *mode == f.mode {
+                    ("unchanged", None)
+                } else {
+                    ("update", fsops::read_all(&path).ok())
+                }
+            }
+            _ => ("replace", None),
+        };
+        let diff = if f.sensitive || change == "unchanged" {
+            None
+        } else {
+            let old = current
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            match std::str::from_utf8(&f.content) {
+                Ok(new) => Some(
+                    TextDiff::from_lines(old.as_ref(), new)
+                        .unified_diff()
+                        .context_radius(2)
+                        .header(
+                            if current.is_some() {
+                                "current"
+                            } else {
+                                "/dev/null"
+                            },
+                            "planned",
+                        )
+                        .to_string(),
+                ),
+                Err(_) => None,
+            }
+        };
+        files.push(FileView {
+            path: f.path.clone(),
+            mode: format!("{:04o}", f.mode),
+            change,
+            purpose: f.purpose,
+            diff,
+        });
+    }
+    let directories = plan
+        .dirs
+        .iter()
+        .filter(|(d, _)| !root.path(d).is_dir())
+        .map(|(d, m)| (d.clone(), format!("{m:04o}")))
+        .collect();
+    let view = PlanView {
+        node,
+        cluster,
+        server,
+        root: root.base().display().to_string(),
+        files,
+        directories,
+        actions: plan.actions.iter().map(action_name).collect(),
+        actions_run: root.is_host(),
+    };
+    Ok(match format {
+        OutputFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&view).expect("plain data")
+        ),
+        OutputFormat::Text => text(&view, plan),
+    })
+}
+
+fn text(v: &PlanView<'_>, plan: &Plan) -> String {
+    let mut out = format!(
+        "Plan (dry run: nothing is changed) for node {} of cluster {} ({})\nroot: {}\n\nfiles:\n",
+        v.node,
+        v.cluster.unwrap_or("-"),
+        v.server,
+        v.root
+    );
+    for (f, spec) in v.files.iter().zip(&plan.files) {
+        out.push_str(&format!(
+            "  {:<9} {} ({}): {}\n",
+            f.change, f.path, f.mode, f.purpose
+        ));
+        if spec.sensitive && f.change != "unchanged" {
+            out.push_str("            contents not shown: it holds the bootstrap token\n");
+        }
+        if f.change == "update" || f.change == "replace" {
+            out.push_str("            the current file is backed up first; `attach-node reset` restores it\n");
+        }
+        if let Some(d) = &f.diff {
+            for line in d.lines() {
+                out.push_str("      ");
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if !v.directories.is_empty() {
+        out.push_str("\ndirectories to create:\n");
+        for (d, m) in &v.directories {
+            out.push_str(&format!("  {d} ({m})\n"));
+        }
+    }
+    out.push_str(if v.actions_run {
+        "\nactions:\n"
+    } else {
+        "\nactions (listed, not run under --root):\n"
+    });
+    for a in &v.actions {
+        out.push_str(&format!("  {a}\n"));
+    }
+    out
+}

@@ -1,0 +1,159 @@
+//! `attach-node reset`: undo what join did, from its journal, backwards.
+//! With no journal (a host joined by something else) it falls back to the
+//! cleanup `kubeadm reset` does, and says so.
+
+use serde_json::json;
+
+use crate::apply;
+use crate::cli::OutputFormat;
+use crate::error::{Class, Error, Result};
+use crate::host::Root;
+use crate::host::fsops;
+use crate::journal::{Kind, Prior, State, Store};
+use crate::settings::ResetSettings;
+
+/// What `kubeadm reset` removes on a worker: the kubeconfigs, and the
+/// contents (not the directories) of these directories.
+const KUBEADM_FILES: &[&str] = &[
+    "/etc/kubernetes/bootstrap-kubelet.conf",
+    "/etc/kubernetes/kubelet.conf",
+    "/etc/kubernetes/admin.conf",
+    "/etc/kubernetes/super-admin.conf",
+    "/etc/kubernetes/controller-manager.conf",
+    "/etc/kubernetes/scheduler.conf",
+];
+const KUBEADM_DIRS: &[&str] = &[
+    "/etc/kubernetes/manifests",
+    "/etc/kubernetes/pki",
+    "/var/lib/kubelet",
+];
+
+pub fn run(s: &ResetSettings) -> Result<String> {
+    if s.root.is_host() && !s.dry_run {
+        return Err(Error::usage(
+            "resetting this live host (without --root) is not available in this version: \
+             stopping the kubelet and restoring live settings come with the next release",
+        )
+        .hint("use --dry-run to see what would be undone, or --root DIR for a root directory"));
+    }
+    let store = Store::new(&s.root);
+    let _lock = if s.dry_run { None } else { Some(store.lock()?) };
+    let Some(mut journal) = store.load()? else {
+        return fallback(&s.root, s.dry_run, s.output);
+    };
+    if journal.state == State::Reset {
+        return Ok(say(
+            s.output,
+            "nothing to undo: this host was already reset",
+            json!({"state": "reset"}),
+        ));
+    }
+    if s.dry_run {
+        let mut lines = Vec::new();
+        for e in journal.entries.iter().rev() {
+            lines.push(match (e.kind, &e.prior) {
+                (Kind::Dir, _) => format!("remove directory {} if empty", e.path),
+                (Kind::File, Prior::Absent) => format!("remove {}", e.path),
+                (Kind::File, _) => format!("restore {} from its backup", e.path),
+            });
+        }
+        let text = format!(
+            "Reset plan (dry run: nothing is changed):\n  {}\n",
+            lines.join("\n  ")
+        );
+        return Ok(say(
+            s.output,
+            &text,
+            json!({"dryRun": true, "steps": lines}),
+        ));
+    }
+    let undone = apply::undo(&s.root, &store, &mut journal, s.force)?;
+    let mut text = format!(
+        "reset: {} file(s) removed, {} restored, {} director(ies) removed\n",
+        undone.removed.len(),
+        undone.restored.len(),
+        undone.dirs_removed.len()
+    );
+    for d in &undone.left_not_empty {
+        text.push_str(&format!(
+            "  left {d}: not empty (something else put files there)\n"
+        ));
+    }
+    let report = json!({
+        "state": journal.state.as_str(),
+        "removed": undone.removed,
+        "restored": undone.restored,
+        "directoriesRemoved": undone.dirs_removed,
+        "leftChanged": undone.left_changed,
+        "leftNotEmpty": undone.left_not_empty,
+    });
+    if !undone.left_changed.is_empty() {
+        return Err(Error::new(
+            Class::HostChange,
+            format!(
+                "{text}these files changed since the join and were left as they are: {}",
+                undone.left_changed.join(", ")
+            ),
+        )
+        .hint("inspect them; `attach-node reset --force` restores them anyway"));
+    }
+    Ok(say(s.output, &text, report))
+}
+
+fn say(format: OutputFormat, text: &str, v: serde_json::Value) -> String {
+    match format {
+        OutputFormat::Text => text.to_owned(),
+        OutputFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).expect("plain data")
+        ),
+    }
+}
+
+fn fallback(root: &Root, dry_run: bool, format: OutputFormat) -> Result<String> {
+    let mut gone = Vec::new();
+    for f in KUBEADM_FILES {
+        if root.path(f).symlink_metadata().is_ok() {
+            gone.push((*f).to_owned());
+        }
+    }
+    for d in KUBEADM_DIRS {
+        if let Ok(entries) = std::fs::read_dir(root.path(d)) {
+            for e in entries.flatten() {
+                gone.push(format!("{d}/{}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    let mut text = String::from(
+        "no attach-node journal here: this host was not joined by attach-node (or its records are gone).\n\
+         Falling back to the cleanup `kubeadm reset` does: nothing can be restored, only removed.\n",
+    );
+    if !dry_run {
+        for p in &gone {
+            let path = root.path(p);
+            let r = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                fsops::remove_file(&path)
+            };
+            r.map_err(|e| {
+                Error::new(
+                    Class::HostChange,
+                    format!("cannot remove {}: {e}", path.display()),
+                )
+            })?;
+        }
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    if gone.is_empty() {
+        text.push_str("nothing to remove.\n");
+    }
+    for p in &gone {
+        text.push_str(&format!("  {verb} {p}\n"));
+    }
+    Ok(say(
+        format,
+        &text,
+        json!({"journal": false, "dryRun": dry_run, "removed": gone}),
+    ))
+}

@@ -1,0 +1,227 @@
+//! File operations with the guarantees the journal relies on: writes are
+//! atomic (same-directory temp file, fsync, rename, fsync the directory) and
+//! a file's mode is right from its creation; a path's prior state can be
+//! captured and put back byte for byte, with mode and owner.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// What is at a path now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Found {
+    Absent,
+    File {
+        sha256: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
+    Symlink {
+        target: String,
+    },
+    Dir {
+        mode: u32,
+    },
+    /// A socket, device or fifo: never ours to replace.
+    Special,
+}
+
+/// Looks at `path` without following a final symlink.
+pub fn inspect(path: &Path) -> io::Result<Found> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Absent),
+        Err(e) => return Err(e),
+    };
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = fs::read_link(path)?;
+        return Ok(Found::Symlink {
+            target: target.to_string_lossy().into_owned(),
+        });
+    }
+    if ft.is_dir() {
+        return Ok(Found::Dir {
+            mode: meta.mode() & 0o7777,
+        });
+    }
+    if !ft.is_file() {
+        return Ok(Found::Special);
+    }
+    let bytes = read_all(path)?;
+    Ok(Found::File {
+        sha256: sha256_hex(&bytes),
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+    })
+}
+
+pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    File::open(path)?.read_to_end(&mut v)?;
+    Ok(v)
+}
+
+/// Writes `bytes` to `path` atomically with `mode`: readers see the old
+/// file or the new one, never a mix, and a crash leaves one of the two.
+/// The temp file is created with the final mode (and no wider one), so a
+/// secret is never readable by others even for a moment.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("a file path has no parent"))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::other("a file path has no name"))?
+        .to_string_lossy();
+    let tmp = dir.join(format!(".{name}.attach-node-{}.tmp", std::process::id()));
+    let result = (|| {
+        // A temp file left by a crashed run of the same pid would make
+        // create_new fail; it is ours, so clear it.
+        let _ = fs::remove_file(&tmp);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o600)
+            .open(&tmp)?;
+        // Now the exact mode: the umask may have narrowed it, and the
+        // create above kept it no wider than the owner's bits.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// fsync a directory, so a rename or unlink in it survives a power cut.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes a file (or symlink) and makes the removal durable. Absent is fine.
+pub fn remove_file(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Creates one directory with exactly `mode`.
+pub fn create_dir(path: &Path, mode: u32) -> io::Result<()> {
+    fs::create_dir(path)?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Removes a directory if it is empty; says whether it did.
+pub fn remove_dir_if_empty(path: &Path) -> io::Result<bool> {
+    match fs::remove_dir(path) {
+        Ok(()) => {
+            if let Some(parent) = path.parent() {
+                sync_dir(parent)?;
+            }
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::DirectoryNotEmpty => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces whatever is at `path` with a symlink to `target`, atomically.
+pub fn symlink_atomic(path: &Path, target: &str) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("a path has no parent"))?;
+    let tmp = dir.join(format!(".attach-node-link-{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Sets owner and group; a no-op when they are already right, so an
+/// unprivileged test run over its own files works.
+pub fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.uid() == uid && meta.gid() == gid {
+        return Ok(());
+    }
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_sets_mode_and_replaces() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
+        write_atomic(&p, b"two", 0o644).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o644);
+        // no temp file is left behind
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+        match inspect(&p).unwrap() {
+            Found::File { sha256, mode, .. } => {
+                assert_eq!(sha256, sha256_hex(b"two"));
+                assert_eq!(mode, 0o644);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn inspect_kinds() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(inspect(&d.path().join("none")).unwrap(), Found::Absent);
+        symlink_atomic(&d.path().join("l"), "target").unwrap();
+        assert_eq!(
+            inspect(&d.path().join("l")).unwrap(),
+            Found::Symlink {
+                target: "target".into()
+            }
+        );
+        create_dir(&d.path().join("sub"), 0o700).unwrap();
+        assert_eq!(
+            inspect(&d.path().join("sub")).unwrap(),
+            Found::Dir { mode: 0o700 }
+        );
+        fs::write(d.path().join("sub/x"), b"").unwrap();
+        assert!(!remove_dir_if_empty(&d.path().join("sub")).unwrap());
+        remove_file(&d.path().join("sub/x")).unwrap();
+        assert!(remove_dir_if_empty(&d.path().join("sub")).unwrap());
+    }
+}

@@ -1,0 +1,340 @@
+//! The write-ahead journal in `/var/lib/attach-node` (contract §6).
+//!
+//! Before each change to the host the journal records what was at the path
+//! (absent, a directory it creates, or a file with its hash, mode, owner and
+//! a byte-for-byte backup), and only then is the change made; afterwards the
+//! entry is marked done. The journal is one JSON document rewritten
+//! atomically, so a crash at any point leaves either the state before an
+//! update or the state after it. A re-run of `join` resumes from it; `reset`
+//! reads it backwards; `status` reports it. With `panic = "abort"` no
+//! destructor runs, which is why nothing here relies on one.
+
+use std::fs::{self, File};
+use std::io;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{Class, Error, Result};
+use crate::host::Root;
+use crate::host::fsops::{self, Found};
+use crate::plan::paths;
+
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// A join is under way, or stopped half-way without recording why (a crash).
+    Joining,
+    Joined,
+    /// A join or reset stopped on an error; the journal says which.
+    Failed,
+    Resetting,
+    Reset,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Joining => "joining",
+            State::Joined => "joined",
+            State::Failed => "failed",
+            State::Resetting => "resetting",
+            State::Reset => "reset",
+        }
+    }
+}
+
+/// What was at a path before attach-node first changed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Prior {
+    Absent,
+    File {
+        sha256: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+        /// File name of the copy in `backups/`.
+        backup: String,
+    },
+    Symlink {
+        target: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    File,
+    Dir,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub kind: Kind,
+    pub path: String,
+    pub prior: Prior,
+    /// sha256 of what attach-node last wrote (files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    pub done: bool,
+    /// When the change was made (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+}
+
+/// A step that is not a file: an action, or a note such as "skipped (--root)".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: String,
+    pub outcome: String,
+    pub time: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Journal {
+    pub version: u32,
+    pub state: State,
+    pub cluster: Option<String>,
+    pub server: String,
+    pub node_name: String,
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub entries: Vec<Entry>,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+}
+
+pub fn now() -> String {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Journal {
+    pub fn new(cluster: Option<String>, server: String, node_name: String) -> Self {
+        Journal {
+            version: VERSION,
+            state: State::Joining,
+            cluster,
+            server,
+            node_name,
+            started: now(),
+            finished: None,
+            error: None,
+            entries: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    pub fn entry(&self, path: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.path == path)
+    }
+
+    pub fn entry_mut(&mut self, path: &str) -> Option<&mut Entry> {
+        self.entries.iter_mut().find(|e| e.path == path)
+    }
+}
+
+/// `/var/lib/attach-node` under a root: the journal, its backups and the lock.
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// Held while a run may change the host; released when dropped or when the
+/// process dies (an OS file lock, so a crash never leaves it stuck).
+pub struct Lock {
+    _file: File,
+}
+
+fn io_error(what: impl std::fmt::Display, path: &std::path::Path, e: io::Error) -> Error {
+    Error::new(Class::HostChange, format!("{what} {}: {e}", path.display()))
+}
+
+impl Store {
+    pub fn new(root: &Root) -> Self {
+        Store {
+            dir: root.path(paths::STATE_DIR),
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.dir.join("journal.json")
+    }
+
+    pub fn backups_dir(&self) -> PathBuf {
+        self.dir.join("backups")
+    }
+
+    /// Creates the state directory (0700) if needed and takes the lock;
+    /// another live run holding it is exit 8.
+    pub fn lock(&self) -> Result<Lock> {
+        ensure_private_dir(&self.dir)?;
+        let path = self.dir.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_error("cannot open the lock file", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Lock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => Err(Error::new(
+                Class::Busy,
+                format!(
+                    "another attach-node run holds {}; wait for it to finish",
+                    path.display()
+                ),
+            )),
+            Err(fs::TryLockError::Error(e)) => Err(io_error("cannot lock", &path, e)),
+        }
+    }
+
+    /// The journal, if there is one. A journal that cannot be read is an
+    /// error, not "none": guessing would risk undoing the wrong things.
+    pub fn load(&self) -> Result<Option<Journal>> {
+        let path = self.journal_path();
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("cannot read the journal", &path, e)),
+        };
+        let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(
+                Class::HostChange,
+                format!("the journal {} is damaged: {e}", path.display()),
+            )
+            .hint("inspect it by hand; `attach-node reset` without a journal falls back to a kubeadm-style cleanup")
+        })?;
+        if journal.version != VERSION {
+            return Err(Error::new(
+                Class::HostChange,
+                format!(
+                    "the journal {} has version {}, this attach-node reads version {VERSION}",
+                    path.display(),
+                    journal.version
+                ),
+            ));
+        }
+        Ok(Some(journal))
+    }
+
+    /// Writes the journal atomically (0600: it names paths, not secrets, but
+    /// it is nobody else's business).
+    pub fn save(&self, journal: &Journal) -> Result<()> {
+        let path = self.journal_path();
+        let mut bytes = serde_json::to_vec_pretty(journal).expect("plain data serialises");
+        bytes.push(b'\n');
+        fsops::write_atomic(&path, &bytes, 0o600)
+            .map_err(|e| io_error("cannot write the journal", &path, e))
+    }
+
+    /// Copies a file into `backups/` (0600, durable) before it is replaced,
+    /// and returns the prior state naming the copy.
+    pub fn back_up(&self, path: &std::path::Path, found: &Found, index: usize) -> Result<Prior> {
+        match found {
+            Found::Absent => Ok(Prior::Absent),
+            Found::Symlink { target } => Ok(Prior::Symlink {
+                target: target.clone(),
+            }),
+            Found::File {
+                sha256,
+                mode,
+                uid,
+                gid,
+            } => {
+                let dir = self.backups_dir();
+                ensure_private_dir(&dir)?;
+                let bytes = fsops::read_all(path).map_err(|e| io_error("cannot read", path, e))?;
+                // Checked again here: the file may change between inspect and copy.
+                if &fsops::sha256_hex(&bytes) != sha256 {
+                    return Err(Error::new(
+                        Class::HostChange,
+                        format!(
+                            "{} changed while it was being backed up; run again",
+                            path.display()
+                        ),
+                    ));
+                }
+                let name = format!("{index:03}-{}", sanitize(path));
+                let backup = dir.join(&name);
+                fsops::write_atomic(&backup, &bytes, 0o600)
+                    .map_err(|e| io_error("cannot write the backup", &backup, e))?;
+                Ok(Prior::File {
+                    sha256: sha256.clone(),
+                    mode: *mode,
+                    uid: *uid,
+                    gid: *gid,
+                    backup: name,
+                })
+            }
+            Found::Dir { .. } | Found::Special => Err(Error::new(
+                Class::HostChange,
+                format!(
+                    "{} exists and is not a regular file; refusing to replace it",
+                    path.display()
+                ),
+            )
+            .hint("move it aside, then run again")),
+        }
+    }
+
+    pub fn read_backup(&self, name: &str) -> Result<Vec<u8>> {
+        let path = self.backups_dir().join(name);
+        fsops::read_all(&path).map_err(|e| io_error("cannot read the backup", &path, e))
+    }
+
+    /// Deletes the backups once they have been restored: they may hold
+    /// secrets of the host's earlier configuration.
+    pub fn drop_backups(&self) -> Result<()> {
+        let dir = self.backups_dir();
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("cannot remove the backups", &dir, e)),
+        }
+    }
+}
+
+fn sanitize(path: &std::path::Path) -> String {
+    path.to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent).map_err(|e| io_error("cannot create", parent, e))?;
+    }
+    match fsops::create_dir(dir, 0o700) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error("cannot create", dir, e)),
+    }
+}

@@ -1,0 +1,538 @@
+//! `join`, `reset` and `status` against the lab, into scratch roots: the
+//! plan, idempotent re-runs, a crash or an error at every step (then resume
+//! or undo), and reset leaving the root exactly as it was.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use attach_node_lab::{Lab, LabConfig};
+use support::{Fixture, Run};
+
+const STATE_DIR: &str = "var/lib/attach-node";
+
+/// A root that looks lived-in: site files where join writes, and a
+/// containerd config it must replace only with a backup.
+fn populated_root() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let put = |rel: &str, content: &str, mode: u32| {
+        let p = root.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    put("etc/hostname", "Worker-1\n", 0o644);
+    put(
+        "etc/containerd/config.toml",
+        "# the site's own containerd config\nversion = 2\n",
+        0o640,
+    );
+    put("etc/sysctl.d/10-site.conf", "vm.swappiness = 10\n", 0o644);
+    put(
+        "etc/systemd/system/site.service",
+        "[Service]\nExecStart=/bin/true\n",
+        0o644,
+    );
+    put("var/lib/.keep", "", 0o644);
+    std::os::unix::fs::symlink(
+        "../run/systemd/resolve/stub-resolv.conf",
+        root.path().join("etc/resolv.conf"),
+    )
+    .unwrap();
+    root
+}
+
+/// Every path under `root` with its type, mode, owner and content hash.
+fn snapshot(root: &Path, skip_state: bool) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(root, root, skip_state, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, skip_state: bool, out: &mut BTreeMap<String, String>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let rel = p.strip_prefix(root).unwrap().display().to_string();
+        if skip_state && rel.starts_with(STATE_DIR) {
+            continue;
+        }
+        let m = std::fs::symlink_metadata(&p).unwrap();
+        let what = if m.file_type().is_symlink() {
+            format!("link {}", std::fs::read_link(&p).unwrap().display())
+        } else if m.is_dir() {
+            walk(root, &p, skip_state, out);
+            "dir".to_owned()
+        } else {
+            attach_node::host::fsops::sha256_hex(&std::fs::read(&p).unwrap())
+        };
+        out.insert(
+            rel,
+            format!("{what} {:o} {}:{}", m.mode() & 0o7777, m.uid(), m.gid()),
+        );
+    }
+}
+
+fn lab(cfg: LabConfig) -> Fixture {
+    Fixture::new(Lab::start(cfg).unwrap())
+}
+
+impl Fixture {
+    fn join(&self, root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let cp = self.lab.control_plane_url();
+        let ca = self.path("control-plane-ca.pem");
+        let tok = self.path("openapi-token");
+        let r = root.display().to_string();
+        let mut args = vec![
+            "join",
+            "--control-plane",
+            &cp,
+            "--control-plane-ca",
+            &ca,
+            "--openapi-token-file",
+            &tok,
+            "--root",
+            &r,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args, env, None)
+    }
+
+    fn reset(&self, root: &Path, extra: &[&str]) -> Run {
+        let r = root.display().to_string();
+        let mut args = vec!["reset", "--root", &r];
+        args.extend_from_slice(extra);
+        self.run(&args, &[], None)
+    }
+
+    fn status(&self, root: &Path) -> serde_json::Value {
+        let r = root.display().to_string();
+        let run = self.run(&["status", "--root", &r, "--output", "json"], &[], None);
+        run.expect(0);
+        run.json()
+    }
+}
+
+#[test]
+fn join_writes_kubeadms_layout_and_reset_restores_the_root_exactly() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+
+    f.join(root.path(), &[], &[]).expect(0).stderr_has("");
+    let r = root.path();
+    let mode = |rel: &str| std::fs::metadata(r.join(rel)).unwrap().mode() & 0o777;
+    assert_eq!(mode("etc/kubernetes/bootstrap-kubelet.conf"), 0o600);
+    assert_eq!(mode("etc/kubernetes/pki/ca.crt"), 0o644);
+    assert_eq!(mode("var/lib/kubelet"), 0o700);
+    assert_eq!(mode(STATE_DIR), 0o700);
+    assert_eq!(
+        std::fs::read_to_string(r.join("etc/kubernetes/pki/ca.crt"))
+            .unwrap()
+            .trim(),
+        f.lab.cluster_ca_pem().trim()
+    );
+    let bootstrap =
+        std::fs::read_to_string(r.join("etc/kubernetes/bootstrap-kubelet.conf")).unwrap();
+    assert!(
+        bootstrap.contains(&f.lab.bootstrap_token()),
+        "the kubelet needs its token"
+    );
+    assert!(bootstrap.contains(&f.lab.api_server_url()));
+    let flags = std::fs::read_to_string(r.join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(flags.starts_with("KUBELET_KUBEADM_ARGS=\""), "{flags}");
+    assert!(
+        flags.contains("lab.attach-node.dev/pool=default"),
+        "{flags}"
+    );
+    assert!(
+        !flags.contains("--hostname-override"),
+        "the node is named after the host: {flags}"
+    );
+    let containerd = std::fs::read_to_string(r.join("etc/containerd/config.toml")).unwrap();
+    assert!(containerd.contains("SystemdCgroup = true"), "{containerd}");
+    for p in [
+        "var/lib/kubelet/config.yaml",
+        "etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+        "etc/sysctl.d/99-kubernetes-attach-node.conf",
+        "etc/modules-load.d/kubernetes-attach-node.conf",
+    ] {
+        assert!(r.join(p).is_file(), "{p}");
+    }
+    validate_kubeconfig(&r.join("etc/kubernetes/bootstrap-kubelet.conf"));
+
+    let st = f.status(r);
+    assert_eq!(st["state"], "joined");
+    assert_eq!(st["nodeName"], "worker-1");
+    assert_eq!(st["cluster"], "lab");
+
+    // an identical re-run changes nothing at all, journal included
+    let joined = snapshot(r, false);
+    f.join(r, &[], &[]).expect(0).stderr_has("");
+    assert_eq!(
+        snapshot(r, false),
+        joined,
+        "a second identical join changed the root"
+    );
+
+    f.reset(r, &[]).expect(0);
+    assert_eq!(
+        snapshot(r, true),
+        before,
+        "reset did not restore the root exactly"
+    );
+    assert_eq!(f.status(r)["state"], "reset");
+    assert!(
+        !r.join(STATE_DIR).join("backups").exists(),
+        "backups are dropped after reset"
+    );
+    // and joins again from scratch
+    f.join(r, &[], &[]).expect(0);
+    f.reset(r, &[]).expect(0);
+    assert_eq!(snapshot(r, true), before);
+}
+
+#[test]
+fn dry_run_writes_nothing_and_shows_the_plan() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+    let run = f.join(root.path(), &["--dry-run"], &[]);
+    run.expect(0);
+    assert_eq!(
+        snapshot(root.path(), false),
+        before,
+        "dry run changed the root"
+    );
+    assert!(
+        run.stdout
+            .contains("create    /etc/kubernetes/bootstrap-kubelet.conf (0600)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("contents not shown"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("update    /etc/containerd/config.toml"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("-# the site's own containerd config"),
+        "a diff of the replaced file:\n{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("listed, not run"), "{}", run.stdout);
+
+    let run = f.join(root.path(), &["--dry-run", "--output", "json"], &[]);
+    run.expect(0);
+    let v = run.json();
+    assert_eq!(v["node"], "worker-1");
+    let files = v["files"].as_array().unwrap();
+    let boot = files
+        .iter()
+        .find(|x| x["path"] == "/etc/kubernetes/bootstrap-kubelet.conf")
+        .unwrap();
+    assert_eq!(
+        boot["diff"],
+        serde_json::Value::Null,
+        "a secret is never diffed"
+    );
+    assert_eq!(snapshot(root.path(), false), before);
+}
+
+#[test]
+fn a_crash_at_any_point_is_resumed_or_undone() {
+    let f = lab(LabConfig::default());
+    // the root a clean join produces, journal aside
+    let clean = populated_root();
+    f.join(clean.path(), &[], &[]).expect(0);
+    let want_joined = snapshot(clean.path(), true);
+
+    let mut point = 1;
+    loop {
+        let root = populated_root();
+        let before = snapshot(root.path(), false);
+        let n = point.to_string();
+        let run = f.join(root.path(), &[], &[("ATTACH_NODE_TEST_CRASH_AT", &n)]);
+        if run.code == 0 {
+            assert!(
+                point > 10,
+                "the join has more than 10 points; it ran through at {point}"
+            );
+            break;
+        }
+        assert_eq!(run.code, -1, "killed at point {point}: {}", run.stderr);
+        if point % 2 == 0 {
+            f.join(root.path(), &[], &[]).expect(0);
+            assert_eq!(
+                snapshot(root.path(), true),
+                want_joined,
+                "resume after a crash at point {point}"
+            );
+            f.reset(root.path(), &[]).expect(0);
+        } else {
+            f.reset(root.path(), &[]).expect(0);
+        }
+        assert_eq!(
+            snapshot(root.path(), true),
+            before,
+            "undo after a crash at point {point}"
+        );
+        point += 1;
+    }
+}
+
+#[test]
+fn an_error_at_any_point_is_exit_6_then_resumed_or_undone() {
+    let f = lab(LabConfig::default());
+    let clean = populated_root();
+    f.join(clean.path(), &[], &[]).expect(0);
+    let want_joined = snapshot(clean.path(), true);
+
+    let mut point = 1;
+    loop {
+        let root = populated_root();
+        let before = snapshot(root.path(), false);
+        let n = point.to_string();
+        let run = f.join(root.path(), &[], &[("ATTACH_NODE_TEST_FAIL_AT", &n)]);
+        if run.code == 0 {
+            break;
+        }
+        run.expect(6)
+            .stderr_has("injected failure")
+            .stderr_has(root.path().to_str().unwrap());
+        assert_eq!(f.status(root.path())["state"], "failed");
+        if point % 2 == 1 {
+            f.join(root.path(), &[], &[]).expect(0);
+            assert_eq!(
+                snapshot(root.path(), true),
+                want_joined,
+                "resume after an error at point {point}"
+            );
+        }
+        f.reset(root.path(), &[]).expect(0);
+        assert_eq!(
+            snapshot(root.path(), true),
+            before,
+            "undo after an error at point {point}"
+        );
+        point += 1;
+    }
+    assert!(point > 10);
+}
+
+#[test]
+fn a_real_write_error_names_the_path_and_the_os_error() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    // a directory where a file must go: rename(2) fails
+    std::fs::create_dir_all(root.path().join("etc/kubernetes/bootstrap-kubelet.conf/x")).unwrap();
+    f.join(root.path(), &[], &[])
+        .expect(6)
+        .stderr_has("bootstrap-kubelet.conf")
+        .stderr_has("not a regular file");
+}
+
+#[test]
+fn a_second_concurrent_run_is_exit_8() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let dir = root.path().join(STATE_DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join("lock")).unwrap();
+    lock.lock().unwrap();
+    f.join(root.path(), &[], &[])
+        .expect(8)
+        .stderr_has("another attach-node run");
+    f.reset(root.path(), &[]).expect(8);
+    drop(lock);
+    f.join(root.path(), &[], &[]).expect(0);
+}
+
+#[test]
+fn a_ready_node_of_the_same_name_stops_the_join() {
+    let f = lab(LabConfig::default().node("worker-1", true));
+    let root = populated_root();
+    f.join(root.path(), &[], &[])
+        .expect(9)
+        .stderr_has("already exists")
+        .stderr_has("--force");
+    assert!(
+        !root.path().join(STATE_DIR).exists(),
+        "nothing written before the check"
+    );
+    f.join(root.path(), &["--force"], &[]).expect(0);
+
+    let f = lab(LabConfig::default().node("worker-1", false));
+    let root = populated_root();
+    f.join(root.path(), &[], &[])
+        .expect(0)
+        .stderr_has("not Ready");
+}
+
+#[test]
+fn labels_a_kubelet_may_not_set_are_exit_2() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    f.join(
+        root.path(),
+        &["--labels", "node-role.kubernetes.io/worker="],
+        &[],
+    )
+    .expect(2)
+    .stderr_has("kubectl label node");
+    f.join(root.path(), &["--taints", "dedicated=gpu:Sometimes"], &[])
+        .expect(2);
+    assert!(!root.path().join(STATE_DIR).exists());
+    f.join(
+        root.path(),
+        &[
+            "--labels",
+            "pool=gpu",
+            "--taints",
+            "dedicated=gpu:NoSchedule",
+            "--node-name",
+            "gpu-7",
+        ],
+        &[],
+    )
+    .expect(0);
+    let flags =
+        std::fs::read_to_string(root.path().join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(
+        flags.contains("pool=gpu") && flags.contains("dedicated=gpu:NoSchedule"),
+        "{flags}"
+    );
+    assert!(flags.contains("--hostname-override=gpu-7"), "{flags}");
+}
+
+#[test]
+fn reset_leaves_files_changed_since_the_join_unless_forced() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+    f.join(root.path(), &[], &[]).expect(0);
+    let cfg = root.path().join("var/lib/kubelet/config.yaml");
+    std::fs::write(&cfg, "edited by hand\n").unwrap();
+    f.reset(root.path(), &[])
+        .expect(6)
+        .stderr_has("changed since the join")
+        .stderr_has("--force");
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), "edited by hand\n");
+    assert_eq!(f.status(root.path())["state"], "failed");
+    f.reset(root.path(), &["--force"]).expect(0);
+    assert_eq!(snapshot(root.path(), true), before);
+}
+
+#[test]
+fn reset_without_a_journal_falls_back_to_kubeadms_cleanup() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    std::fs::create_dir_all(root.path().join("etc/kubernetes/pki")).unwrap();
+    std::fs::write(root.path().join("etc/kubernetes/kubelet.conf"), "x").unwrap();
+    std::fs::write(root.path().join("etc/kubernetes/pki/ca.crt"), "x").unwrap();
+    let run = f.reset(root.path(), &["--dry-run"]);
+    run.expect(0);
+    assert!(
+        run.stdout.contains("no attach-node journal")
+            && run
+                .stdout
+                .contains("would remove /etc/kubernetes/kubelet.conf"),
+        "{}",
+        run.stdout
+    );
+    assert!(root.path().join("etc/kubernetes/kubelet.conf").exists());
+    f.reset(root.path(), &[]).expect(0);
+    assert!(!root.path().join("etc/kubernetes/kubelet.conf").exists());
+    assert!(!root.path().join("etc/kubernetes/pki/ca.crt").exists());
+    assert!(
+        root.path().join("etc/kubernetes/pki").is_dir(),
+        "contents, not the directory, as kubeadm"
+    );
+}
+
+#[test]
+fn joined_to_one_cluster_a_join_to_another_is_exit_9() {
+    let a = lab(LabConfig::default());
+    let b = lab(LabConfig::default());
+    let root = populated_root();
+    a.join(root.path(), &[], &[]).expect(0);
+    b.join(root.path(), &[], &[]).expect(9).stderr_has("reset");
+}
+
+#[test]
+fn the_live_host_is_refused_in_this_version_and_attach_node_sh_flags_mean_join() {
+    let f = lab(LabConfig::default());
+    let cp = f.lab.control_plane_url();
+    let ca = f.path("control-plane-ca.pem");
+    let tok = f.path("openapi-token");
+    f.run(
+        &[
+            "join",
+            "--control-plane",
+            &cp,
+            "--control-plane-ca",
+            &ca,
+            "--openapi-token-file",
+            &tok,
+        ],
+        &[],
+        None,
+    )
+    .expect(2)
+    .stderr_has("--root");
+    // attach_node.sh's form: flags only
+    let root = populated_root();
+    let r = root.path().display().to_string();
+    f.run(
+        &[
+            "--control-plane",
+            &cp,
+            "--control-plane-ca",
+            &ca,
+            "--openapi-token-file",
+            &tok,
+            "--root",
+            &r,
+        ],
+        &[],
+        None,
+    )
+    .expect(0);
+    assert_eq!(f.status(root.path())["state"], "joined");
+}
+
+#[test]
+fn status_of_a_fresh_host_is_none() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().display().to_string();
+    let run = support::run(
+        &["status", "--root", &r, "--output", "json"],
+        &[],
+        None,
+        &[],
+    );
+    run.expect(0);
+    assert_eq!(run.json()["state"], "none");
+    let run = support::run(&["status", "--root", &r], &[], None, &[]);
+    assert!(run.stdout.starts_with("state      none"), "{}", run.stdout);
+}
+
+/// A real kubectl must accept the bootstrap kubeconfig (where installed).
+fn validate_kubeconfig(path: &Path) {
+    let Ok(out) = std::process::Command::new("kubectl")
+        .args(["config", "view", "--minify", "--raw", "--kubeconfig"])
+        .arg(path)
+        .output()
+    else {
+        eprintln!("kubectl not installed: kubeconfig not validated with it");
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "kubectl rejects {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
