@@ -12,7 +12,10 @@ bin=target/x86_64-unknown-linux-gnu/debug
 work=$(mktemp -d)
 lab_pid=
 cleanup() {
-    [ -n "$lab_pid" ] && kill "$lab_pid" 2>/dev/null && wait "$lab_pid" 2>/dev/null
+    if [ -n "$lab_pid" ]; then
+        kill "$lab_pid" 2>/dev/null || true
+        wait "$lab_pid" 2>/dev/null || true
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -30,28 +33,58 @@ grep -q '^ready' "$work/lab.out" || { echo "the lab did not start" >&2; exit 1; 
 . "$work/lab/lab.env"
 echo "    control plane $LAB_CONTROL_PLANE, API server $LAB_API_SERVER"
 
-show() { printf '\n$ %s\n' "$*" | sed "s|$work|\$LAB|g"; "$@"; }
+
+# A scratch root standing in for a VM's /, with a few files of its own,
+# among them a containerd config that join must back up and reset restore.
+root="$work/root"
+mkdir -p "$root/etc/containerd" "$root/etc/sysctl.d" "$root/var/lib"
+echo "demo-worker" >"$root/etc/hostname"
+printf '# the image'"'"'s own containerd config\nversion = 2\n' >"$root/etc/containerd/config.toml"
+echo "vm.swappiness = 10" >"$root/etc/sysctl.d/10-site.conf"
+# A fingerprint of the root: every path with its type, mode and content hash.
+fingerprint() {
+    (cd "$1" && find . -path ./var/lib/attach-node -prune -o -printf '%p %y %m %l\n' | sort &&
+        find . -path ./var/lib/attach-node -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum) | sha256sum | cut -c1-16
+}
+before=$(fingerprint "$root")
+
+show() { printf '\n$ %s\n' "$*" | sed "s|$work|\$DEMO|g"; "$@"; }
+an() { show "$bin/attach-node" "$@"; }
+cp_args=(--control-plane "$LAB_CONTROL_PLANE" --control-plane-ca "$LAB_DIR/control-plane-ca.pem"
+    --openapi-token-file "$LAB_DIR/openapi-token")
 
 echo
-echo "==> discover: trade the openapi token for join information and verify the cluster CA"
-show "$bin/attach-node" discover \
-    --control-plane "$LAB_CONTROL_PLANE" \
-    --control-plane-ca "$LAB_DIR/control-plane-ca.pem" \
-    --openapi-token-file "$LAB_DIR/openapi-token"
+echo "==> 1. discover: trade the openapi token for join information and verify the cluster CA"
+an discover "${cp_args[@]}"
 
 echo
-echo "==> the same, kubeadm style (endpoint + bootstrap token + CA pin), as text"
-show "$bin/attach-node" discover --output text \
-    --endpoint "$LAB_API_SERVER" \
-    --token-file "$LAB_DIR/bootstrap-token" \
-    --ca-cert-hash "$LAB_CA_CERT_HASH"
+echo "==> 2. the plan: every file with its mode and a diff, every action; nothing is written"
+an join "${cp_args[@]}" --root "$root" --dry-run 2>/dev/null | sed -n '1,12p;/update/,/^  create    \/etc\/sysctl/p;/^actions/,$p'
 
 echo
-echo "==> a wrong pin is refused (exit 4), and nothing reaches stdout"
-set +e
-show "$bin/attach-node" discover \
-    --endpoint "$LAB_API_SERVER" \
-    --token-file "$LAB_DIR/bootstrap-token" \
-    --ca-cert-hash "sha256:$(printf 'ab%.0s' $(seq 32))"
-echo "exit code: $?"
-set -e
+echo "==> 3. join into the scratch root"
+an join "${cp_args[@]}" --root "$root"
+
+echo
+echo "==> 4. status"
+an status --root "$root"
+
+echo
+echo "==> 5. the same join again: nothing changes"
+an join "${cp_args[@]}" --root "$root"
+
+echo
+echo "==> 6. reset: the journal replayed backwards"
+an reset --root "$root"
+
+after=$(fingerprint "$root")
+echo
+echo "==> 7. the proof: the root before the join and after the reset"
+echo "    before join  $before"
+echo "    after reset  $after"
+if [ "$before" = "$after" ]; then
+    echo "    identical: every file, mode and byte is as it was"
+else
+    echo "    DIFFERENT: reset did not restore the root" >&2
+    exit 1
+fi

@@ -18,7 +18,10 @@ mkdir -p "$out"
 
 work=$(mktemp -d)
 lab_pid=
-cleanup() { [ -n "$lab_pid" ] && kill "$lab_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+    if [ -n "$lab_pid" ]; then kill "$lab_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
 trap cleanup EXIT
 "$bin/attach-node-lab" serve --quiet --dir "$work/lab" --lifetime 900 >"$work/ready" &
 lab_pid=$!
@@ -40,11 +43,11 @@ curl -sSf --cacert '$LAB_CLUSTER_CA' '$ci' >/dev/null
 CURL
 chmod +x "$work/curl3.sh"
 
-an="$bin/attach-node discover --control-plane $LAB_CONTROL_PLANE --control-plane-ca $LAB_CONTROL_PLANE_CA --openapi-token-file $LAB_OPENAPI_TOKEN_FILE"
+an=("$bin/attach-node" discover --control-plane "$LAB_CONTROL_PLANE" --control-plane-ca "$LAB_CONTROL_PLANE_CA" --openapi-token-file "$LAB_OPENAPI_TOKEN_FILE")
 
-hyperfine --shell=none --warmup 5 --runs "$runs" -N \
+hyperfine --shell=none --warmup 5 --runs "$runs" \
     --export-json "$out/discover.json" --export-markdown "$out/discover.md" \
-    -n "attach-node discover" "$an" \
+    -n "attach-node discover" "${an[*]}" \
     -n "curl x3 (sh script)" "$work/curl3.sh"
 
 rss() { /usr/bin/time -f '%M' "$@" 2>&1 >/dev/null | tail -n 1; }
@@ -56,8 +59,8 @@ echo "peak RSS (KiB), median of 9:"
 for name in an curl; do
     vals=()
     for _ in $(seq 9); do
-        if [ $name = an ]; then vals+=("$(rss $an)"); else vals+=("$(rss "$work/curl3.sh")"); fi
+        if [ $name = an ]; then vals+=("$(rss "${an[@]}")"); else vals+=("$(rss "$work/curl3.sh")"); fi
     done
     printf '%s\n' "${vals[@]}" | sort -n | sed -n 5p | sed "s/^/$name: /"
 done | tee "$out/discover-rss.txt"
-ls -l "$bin/attach-node" | awk '{print "binary size:", $5, "bytes"}' | tee -a "$out/discover-rss.txt"
+echo "binary size: $(stat -c %s "$bin/attach-node") bytes" | tee -a "$out/discover-rss.txt"

@@ -172,7 +172,18 @@ fn ensure_dir(
     for (i, d) in chain.iter().rev().enumerate() {
         let path = root.path(d);
         let want = if i == chain.len() - 1 { mode } else { 0o755 };
-        match fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))? {
+        let found = match fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))? {
+            // A directory reached through a symlink (say /var/lib/kubelet on
+            // a data disk) is a directory; a dangling or looping link is the
+            // kernel's to explain.
+            Found::Symlink { .. } => match std::fs::metadata(&path) {
+                Ok(m) if m.is_dir() => Found::Dir { mode: 0 },
+                Ok(_) => Found::Special,
+                Err(e) => return Err(host_err("follow the symlink", &path, e)),
+            },
+            other => other,
+        };
+        match found {
             Found::Dir { .. } => {
                 if let Some(e) = journal.entry_mut(d).filter(|e| !e.done) {
                     e.done = true;

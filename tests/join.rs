@@ -335,6 +335,44 @@ fn a_real_write_error_names_the_path_and_the_os_error() {
 }
 
 #[test]
+fn an_os_error_is_exit_6_with_the_os_message() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    // a symlink loop where join needs a directory: only the kernel can say
+    // what is wrong (ELOOP)
+    let containerd = root.path().join("etc/containerd");
+    std::fs::remove_dir_all(&containerd).unwrap();
+    std::os::unix::fs::symlink("containerd", &containerd).unwrap();
+    f.join(root.path(), &[], &[])
+        .expect(6)
+        .stderr_has("etc/containerd")
+        .stderr_has("os error 40");
+    assert_eq!(f.status(root.path())["state"], "failed");
+    // mended, the join resumes
+    std::fs::remove_file(&containerd).unwrap();
+    std::fs::create_dir(&containerd).unwrap();
+    f.join(root.path(), &[], &[]).expect(0);
+}
+
+#[test]
+fn directories_reached_through_symlinks_are_used_and_kept() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    // /var/lib/kubelet on a "data disk"
+    std::fs::create_dir_all(root.path().join("data/kubelet")).unwrap();
+    std::os::unix::fs::symlink("../../data/kubelet", root.path().join("var/lib/kubelet")).unwrap();
+    let before = snapshot(root.path(), false);
+    f.join(root.path(), &[], &[]).expect(0);
+    assert!(root.path().join("data/kubelet/config.yaml").is_file());
+    f.reset(root.path(), &[]).expect(0);
+    assert_eq!(
+        snapshot(root.path(), true),
+        before,
+        "the link and its target survive reset"
+    );
+}
+
+#[test]
 fn a_second_concurrent_run_is_exit_8() {
     let f = lab(LabConfig::default());
     let root = populated_root();

@@ -136,11 +136,15 @@ fn apply_plan(
     }
     let summary = if applied.changed_anything() {
         format!(
-            "joined: node {node_name} prepared under {}: {} file(s) written, {} unchanged, {} directorie(s) created\n",
+            "joined: node {node_name} prepared under {}: {}, {} unchanged, {}\n",
             s.root.base().display(),
-            applied.written.len(),
+            count(applied.written.len(), "file written", "files written"),
             applied.unchanged.len(),
-            applied.dirs_created.len()
+            count(
+                applied.dirs_created.len(),
+                "directory created",
+                "directories created"
+            ),
         )
     } else {
         format!("already joined: node {node_name}, nothing changed\n")
@@ -161,6 +165,10 @@ fn apply_plan(
             )
         }
     })
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub fn action_name(a: &Action) -> String {

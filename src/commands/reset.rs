@@ -69,7 +69,7 @@ pub fn run(s: &ResetSettings) -> Result<String> {
     }
     let undone = apply::undo(&s.root, &store, &mut journal, s.force)?;
     let mut text = format!(
-        "reset: {} file(s) removed, {} restored, {} director(ies) removed\n",
+        "reset: {} file(s) removed, {} restored, {} directories removed\n",
         undone.removed.len(),
         undone.restored.len(),
         undone.dirs_removed.len()

@@ -18,6 +18,9 @@ struct StepView {
     /// For files: whether it still holds what the join wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
     in_place: Option<bool>,
+    /// An action that was listed but not run (under --root).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    listed_only: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,6 +82,7 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                     time: e.time.clone(),
                     done: e.done,
                     in_place,
+                    listed_only: false,
                 });
             }
             for st in &j.steps {
@@ -87,6 +91,7 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                     time: Some(st.time.clone()),
                     done: true,
                     in_place: None,
+                    listed_only: st.outcome.starts_with("listed"),
                 });
             }
             let rerun_join = match j.state {
@@ -150,6 +155,7 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                 out.push_str("steps:\n");
                 for st in &view.steps {
                     let mark = match (st.done, st.in_place) {
+                        _ if st.listed_only => "listed",
                         (false, _) => "pending",
                         (true, Some(false)) => "changed since",
                         _ => "done",

@@ -6,9 +6,6 @@
 //! prints a Plan, `join` applies one through the journal, and applying the
 //! same Plan twice changes nothing the second time.
 
-use std::collections::BTreeMap;
-use std::net::IpAddr;
-
 use serde::Serialize;
 
 use crate::clusterinfo::{RuntimeSpec, Taint};
@@ -117,9 +114,3 @@ pub const SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.ip_forward", "1"),
 ];
 pub const MODULES: &[&str] = &["overlay", "br_netfilter"];
-
-/// Kept here so the type is used by callers without importing BTreeMap.
-pub type KubeletConfig = BTreeMap<String, serde_json::Value>;
-
-#[allow(dead_code)]
-fn _assert_ip_is_used(_: IpAddr) {}
