@@ -254,11 +254,7 @@ pub fn resolve_reset(args: &ResetArgs, outside: Outside<'_>) -> Result<ResetSett
         root: r.root(&args.host),
         dry_run: args.host.dry_run,
         force: args.force,
-        output: args
-            .common
-            .output
-            .or(r.file.output)
-            .unwrap_or(OutputFormat::Text),
+        output: r.output(&args.common, OutputFormat::Text),
         log: r.log(&args.common)?,
         notices: r.notices,
     })
@@ -280,11 +276,7 @@ pub fn resolve_status(args: &StatusArgs, outside: Outside<'_>) -> Result<StatusS
     };
     Ok(StatusSettings {
         root: r.root(&host),
-        output: args
-            .common
-            .output
-            .or(r.file.output)
-            .unwrap_or(OutputFormat::Text),
+        output: r.output(&args.common, OutputFormat::Text),
         log: r.log(&args.common)?,
     })
 }
@@ -381,10 +373,15 @@ impl<'a> Resolver<'a> {
             source: src,
             overrides,
             timeout: self.timeout(common)?,
-            output: common.output.or(self.file.output).unwrap_or(default_output),
+            output: self.output(common, default_output),
             log: self.log(common)?,
             notices: std::mem::take(&mut self.notices),
         })
+    }
+
+    /// Flags, then the config file, then the command's own default.
+    fn output(&self, common: &CommonArgs, default: OutputFormat) -> OutputFormat {
+        common.output.or(self.file.output).unwrap_or(default)
     }
 
     fn root(&self, host: &HostArgs) -> Root {

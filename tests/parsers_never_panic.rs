@@ -88,3 +88,65 @@ proptest! {
         let _ = attach_node::retry::parse_retry_after(&s, std::time::SystemTime::now());
     }
 }
+
+/// Settings from arbitrary flag values and config files: an error at worst.
+mod settings_inputs {
+    use attach_node::cli::{Cli, Command};
+    use attach_node::settings::{self, Outside};
+    use clap::Parser;
+    use proptest::prelude::*;
+
+    fn resolve(args: &[String], config: Option<&str>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut argv: Vec<String> = vec!["attach-node".into()];
+        argv.extend_from_slice(args);
+        if let Some(text) = config {
+            let p = dir.path().join("config.yaml");
+            std::fs::write(&p, text).unwrap();
+            argv.push("--config".into());
+            argv.push(p.display().to_string());
+        }
+        let Ok(cli) = Cli::try_parse_from(&argv) else {
+            return;
+        };
+        let env = |_: &str| None;
+        let mut stdin: &[u8] = b"";
+        let outside = Outside {
+            env: &env,
+            stdin: &mut stdin,
+        };
+        match cli.command {
+            Command::Discover(a) => drop(settings::resolve_discover(&a, outside)),
+            Command::Join(a) => drop(settings::resolve_join(&a, outside)),
+            Command::Reset(a) => drop(settings::resolve_reset(&a, outside)),
+            Command::Status(a) => drop(settings::resolve_status(&a, outside)),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn flag_values(cp in "\\PC{0,30}", ep in "\\PC{0,30}", pin in "\\PC{0,20}", t in "\\PC{0,10}") {
+            resolve(&["discover".into(), "--control-plane".into(), cp, "--openapi-token-file".into(), "-".into(),
+                      "--endpoint".into(), ep, "--ca-cert-hash".into(), pin, "--timeout".into(), t], None);
+        }
+
+        #[test]
+        fn join_flag_values(labels in "\\PC{0,30}", taints in "\\PC{0,30}", dns in "\\PC{0,16}", nc in "\\PC{0,40}", mode in "\\PC{0,10}") {
+            resolve(&["join".into(), "--endpoint".into(), "https://h:1".into(), "--token-file".into(), "-".into(),
+                      "--labels".into(), labels, "--taints".into(), taints, "--cluster-dns".into(), dns,
+                      "--node-config".into(), nc, "--node-name-mode".into(), mode], None);
+        }
+
+        #[test]
+        fn config_files(text in "\\PC{0,200}") {
+            resolve(&["discover".into()], Some(&text));
+        }
+
+        #[test]
+        fn config_shaped(key in "(control-plane|endpoint|ca-cert-hash|timeout|labels|output|verbose|token)", value in "\\PC{0,40}") {
+            resolve(&["join".into()], Some(&format!("{key}: {value}\n")));
+        }
+    }
+}
