@@ -176,16 +176,41 @@ fn ensure_dir(
             // A directory reached through a symlink (say /var/lib/kubelet on
             // a data disk) is a directory; a dangling or looping link is the
             // kernel's to explain.
-            Found::Symlink { .. } => match std::fs::metadata(&path) {
-                Ok(m) if m.is_dir() => Found::Dir { mode: 0 },
-                Ok(_) => Found::Special,
-                Err(e) => return Err(host_err("follow the symlink", &path, e)),
-            },
+            Found::Symlink { .. } => {
+                let target = root.path_followed(d);
+                match std::fs::symlink_metadata(&target) {
+                    Ok(m) if m.is_dir() => Found::Dir { mode: 0 },
+                    // Still a link after resolving: a loop. Say ELOOP as the
+                    // kernel would, without letting it follow anything.
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(host_err(
+                            "follow the symlink",
+                            &path,
+                            std::io::Error::from_raw_os_error(40),
+                        ));
+                    }
+                    Ok(_) => Found::Special,
+                    Err(e) => {
+                        return Err(host_err(
+                            &format!("follow the symlink {} to", path.display()),
+                            &target,
+                            e,
+                        ));
+                    }
+                }
+            }
             other => other,
         };
         match found {
             Found::Dir { .. } => {
                 if let Some(e) = journal.entry_mut(d).filter(|e| !e.done) {
+                    // Created by a run that stopped before recording it:
+                    // make sure the mode is the planned one.
+                    std::fs::set_permissions(
+                        &path,
+                        std::os::unix::fs::PermissionsExt::from_mode(want),
+                    )
+                    .map_err(|err| host_err("set the mode of", &path, err))?;
                     e.done = true;
                     e.time = Some(now());
                     store.save(journal)?;
@@ -338,7 +363,7 @@ fn restore(store: &Store, path: &Path, prior: &Prior) -> Result<()> {
             sha256,
         } => {
             let bytes = store.read_backup(backup)?;
-            if &fsops::sha256_hex(&bytes) != sha256 {
+            if fsops::sha256_hex(&bytes) != *sha256 {
                 return Err(Error::new(
                     Class::HostChange,
                     format!(
@@ -347,8 +372,8 @@ fn restore(store: &Store, path: &Path, prior: &Prior) -> Result<()> {
                     ),
                 ));
             }
-            fsops::write_atomic(path, &bytes, *mode).map_err(|e| host_err("restore", path, e))?;
-            fsops::chown(path, *uid, *gid).map_err(|e| host_err("set the owner of", path, e))
+            fsops::write_atomic_owned(path, &bytes, *mode, Some((*uid, *gid)))
+                .map_err(|e| host_err("restore", path, e))
         }
     }
 }

@@ -40,10 +40,16 @@ pub enum Command {
 /// attach_node.sh was run with flags only (`attach_node.sh --openapi-token
 /// ... --endpoint ...`); its flags alone mean `join` here too.
 pub fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const SUBCOMMANDS: &[&str] = &["join", "discover", "reset", "status", "help"];
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
-    let is_flag = first.starts_with("--") || (first.starts_with('-') && first.len() > 1);
+    let is_flag = first.starts_with('-') && first.len() > 1;
     let asks_help = matches!(first, "--help" | "-h" | "--version" | "-V");
-    if is_flag && !asks_help {
+    // `attach-node -v status` names its subcommand after a flag.
+    let names_one = args
+        .iter()
+        .skip(1)
+        .any(|a| a.to_str().is_some_and(|a| SUBCOMMANDS.contains(&a)));
+    if is_flag && !asks_help && !names_one {
         args.insert(1, "join".into());
     }
     args

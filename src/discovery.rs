@@ -87,6 +87,9 @@ fn first_fetch(
             );
             let reply = match client.get(&url_of(endpoint), None, remaining) {
                 Ok(r) => r,
+                Err(e @ FetchError::TooLarge) => {
+                    return Attempt::Fail(Error::trust(format!("{endpoint}: cluster-info: {e}")));
+                }
                 Err(e) => {
                     failures.push(format!("{endpoint}: {e}"));
                     continue;
@@ -198,7 +201,7 @@ fn refused(endpoint: &ServerUrl, reply: &Reply) -> Error {
     let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
-        .map(|m| format!(": {}", truncate(&m, 300)))
+        .map(|m| format!(": {}", crate::error::printable(&m, 300)))
         .unwrap_or_default();
     let hint = match reply.status {
         401 | 403 => {
@@ -214,11 +217,4 @@ fn refused(endpoint: &ServerUrl, reply: &Reply) -> Error {
         reply.status
     ))
     .hint(hint)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_owned(),
-    }
 }

@@ -113,6 +113,20 @@ impl Error {
     }
 }
 
+/// Text from a server we do not trust yet (or at all), made safe to print:
+/// control characters could rewrite the terminal or forge log lines.
+pub fn printable(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if s.chars().count() > max {
+        out.push_str("...");
+    }
+    out
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
@@ -145,6 +159,12 @@ mod tests {
         for (class, code) in table {
             assert_eq!(class.exit_code(), code, "{class:?}");
         }
+    }
+
+    #[test]
+    fn printable_strips_control_characters() {
+        assert_eq!(printable("a\x1b[2Jb\nc", 100), "a [2Jb c");
+        assert_eq!(printable("abcdef", 3), "abc...");
     }
 
     #[test]

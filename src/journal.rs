@@ -326,7 +326,16 @@ fn sanitize(path: &std::path::Path) -> String {
 }
 
 fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
-    if dir.is_dir() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if let Ok(meta) = fs::symlink_metadata(dir)
+        && meta.is_dir()
+    {
+        // Made by someone else, or by a run stopped before its chmod: it
+        // holds backups of secrets, so it is root's alone whatever it was.
+        if meta.mode() & 0o777 != 0o700 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| io_error("cannot set the mode of", dir, e))?;
+        }
         return Ok(());
     }
     if let Some(parent) = dir.parent() {

@@ -144,7 +144,11 @@ impl Api {
 fn status_error(status: u16, reply: &Reply, what: &str) -> Error {
     let message = serde_json::from_slice::<serde_json::Value>(&reply.body)
         .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .and_then(|v| {
+            v["message"]
+                .as_str()
+                .map(|m| crate::error::printable(m, 300))
+        })
         .unwrap_or_default();
     let class = if status == 401 || status == 403 {
         Error::trust

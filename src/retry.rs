@@ -45,16 +45,23 @@ pub enum Next {
     GiveUp,
 }
 
-/// Decides the next step: the server's `Retry-After` wins over our jitter
-/// (it knows its load); either way no wait runs past the deadline, and a
-/// `Retry-After` beyond the deadline ends the work now instead of sleeping
-/// through the time that is left for nothing.
+/// No wait is shorter than this, whatever the jitter or the server says:
+/// a `Retry-After: 0` must not turn the loop into a flood.
+pub const MIN_WAIT: Duration = Duration::from_millis(50);
+
+/// Decides the next step. The server's `Retry-After` is a floor under our
+/// jittered wait (it knows its load, but it never makes us hurry), and no
+/// wait is shorter than [`MIN_WAIT`]. A wait that would reach the deadline
+/// ends the work now: one more attempt with no time left could only time
+/// out, and would hide the real last error behind "timed out".
 pub fn next(jittered: Duration, retry_after: Option<Duration>, remaining: Duration) -> Next {
-    let wait = retry_after.unwrap_or(jittered);
-    if remaining.is_zero() || (retry_after.is_some() && wait >= remaining) {
+    let wait = retry_after
+        .map_or(jittered, |ra| ra.max(jittered))
+        .max(MIN_WAIT);
+    if wait >= remaining {
         Next::GiveUp
     } else {
-        Next::Wait(wait.min(remaining))
+        Next::Wait(wait)
     }
 }
 
@@ -123,11 +130,11 @@ pub fn run<T>(
             }
             Next::GiveUp => {
                 let why = match retry_after {
-                    Some(ra) if ra >= remaining => format!(
+                    Some(ra) if !ra.is_zero() && ra >= remaining => format!(
                         "the server asked to retry after {}s, past the deadline",
                         ra.as_secs()
                     ),
-                    _ => "the deadline passed".to_string(),
+                    _ => "the deadline comes before the next try".to_string(),
                 };
                 let error = error.context(format!(
                     "{what}: gave up after {} attempt{} ({why})",
@@ -165,11 +172,19 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_wins_and_the_deadline_bounds() {
+    fn retry_after_is_a_floor_and_the_deadline_bounds() {
         let s = Duration::from_secs;
         assert_eq!(next(s(1), None, s(10)), Next::Wait(s(1)));
         assert_eq!(next(s(1), Some(s(3)), s(10)), Next::Wait(s(3)));
-        assert_eq!(next(s(5), None, s(2)), Next::Wait(s(2)));
+        // a smaller hint does not shorten our own wait
+        assert_eq!(next(s(2), Some(s(1)), s(10)), Next::Wait(s(2)));
+        // Retry-After: 0 and a zero jitter still wait a little
+        assert_eq!(
+            next(Duration::ZERO, Some(Duration::ZERO), s(10)),
+            Next::Wait(MIN_WAIT)
+        );
+        // a wait reaching the deadline gives up instead of sleeping into it
+        assert_eq!(next(s(5), None, s(2)), Next::GiveUp);
         assert_eq!(next(s(1), Some(s(30)), s(10)), Next::GiveUp);
         assert_eq!(next(s(1), None, Duration::ZERO), Next::GiveUp);
     }

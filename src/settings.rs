@@ -28,6 +28,8 @@ use crate::trust::kubeconfig::ServerUrl;
 use crate::trust::pin::CaPin;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// A deadline beyond a day is a typo, not a plan.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// Token files and config files are small; a cap keeps `-` on a pipe that
 /// never ends from reading forever.
@@ -229,7 +231,7 @@ pub fn resolve_join(args: &JoinArgs, outside: Outside<'_>) -> Result<JoinSetting
     let node = r.node(&args.node)?;
     Ok(JoinSettings {
         discover,
-        root: r.root(&args.host),
+        root: r.root(&args.host)?,
         dry_run: args.host.dry_run,
         force: args.force || r.file.force.unwrap_or(false),
         node,
@@ -251,7 +253,7 @@ pub struct ResetSettings {
 pub fn resolve_reset(args: &ResetArgs, outside: Outside<'_>) -> Result<ResetSettings> {
     let r = Resolver::new(&args.common, outside)?;
     Ok(ResetSettings {
-        root: r.root(&args.host),
+        root: r.root(&args.host)?,
         dry_run: args.host.dry_run,
         force: args.force,
         output: r.output(&args.common, OutputFormat::Text),
@@ -275,7 +277,7 @@ pub fn resolve_status(args: &StatusArgs, outside: Outside<'_>) -> Result<StatusS
         dry_run: false,
     };
     Ok(StatusSettings {
-        root: r.root(&host),
+        root: r.root(&host)?,
         output: r.output(&args.common, OutputFormat::Text),
         log: r.log(&args.common)?,
     })
@@ -384,10 +386,15 @@ impl<'a> Resolver<'a> {
         common.output.or(self.file.output).unwrap_or(default)
     }
 
-    fn root(&self, host: &HostArgs) -> Root {
+    fn root(&self, host: &HostArgs) -> Result<Root> {
         match host.root.clone().or_else(|| self.file.root.clone()) {
-            Some(dir) => Root::at(dir),
-            None => Root::host(),
+            // Canonical, so that `--root /tmp/..` or a link to / is seen
+            // for what it is: the live host.
+            Some(dir) => std::fs::canonicalize(&dir).map(Root::at).map_err(|e| {
+                Error::usage(format!("--root {}: {e}", dir.display()))
+                    .hint("the root directory must exist")
+            }),
+            None => Ok(Root::host()),
         }
     }
 
@@ -561,7 +568,8 @@ impl<'a> Resolver<'a> {
                 (self.file.token.clone(), self.file.token_file.clone()),
             )?
             .map(|(raw, origin)| {
-                BootstrapToken::parse(&raw).map_err(|e| {
+                // `echo TOKEN > file` leaves a newline; nothing else is trimmed.
+                BootstrapToken::parse(raw.trim_end_matches(['\n', '\r'])).map_err(|e| {
                     Error::usage(format!(
                         "the bootstrap token from {origin} is malformed: {e}"
                     ))
@@ -671,8 +679,11 @@ impl<'a> Resolver<'a> {
         };
         let d =
             crate::duration::parse(&raw).map_err(|e| Error::usage(format!("--timeout: {e}")))?;
-        if d.is_zero() {
-            return Err(Error::usage("--timeout must be longer than zero"));
+        if d.is_zero() || d > MAX_TIMEOUT {
+            return Err(Error::usage(format!(
+                "--timeout must be longer than zero and at most {}h",
+                MAX_TIMEOUT.as_secs() / 3600
+            )));
         }
         Ok(d)
     }
@@ -758,8 +769,9 @@ fn read_config(path: &Path, notices: &mut Vec<String>) -> Result<ConfigFile> {
     } else {
         serde_saphyr::from_str(&text).map_err(|e| {
             Error::usage(format!(
-                "the config file {} is not valid: {e}",
-                path.display()
+                "the config file {} is not valid: {}",
+                path.display(),
+                config_error_text(&e, &text)
             ))
             .hint("its keys are the long flag names, e.g. `control-plane: https://...`")
         })?
@@ -768,6 +780,29 @@ fn read_config(path: &Path, notices: &mut Vec<String>) -> Result<ConfigFile> {
         warn_if_readable_by_others(path, "a token", notices);
     }
     Ok(cfg)
+}
+
+/// A config parse error without the parser's source snippet (which would
+/// quote the file, tokens included), and with any token-looking value of
+/// the file masked in case the message itself quotes one.
+fn config_error_text(e: &serde_saphyr::Error, text: &str) -> String {
+    let options = serde_saphyr::render_options! {
+        snippets: serde_saphyr::SnippetMode::Off,
+    };
+    let mut msg = e.render_with_options(options);
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let key = key.trim().trim_matches(['"', '\'', '{', ',', ' ']);
+        if key.ends_with("token") {
+            let value = value.trim().trim_matches(['"', '\'', ',', '}', ' ']);
+            if value.len() >= 4 {
+                msg = msg.replace(value, "****");
+            }
+        }
+    }
+    msg
 }
 
 /// Validates the control plane's URL: https, or http with the insecure flag.
@@ -801,7 +836,8 @@ fn control_plane_url(raw: &str, insecure: bool, notices: &mut Vec<String>) -> Re
 }
 
 /// An API server endpoint: `https://host:port`, or attach_node.sh's bare
-/// `host:port`.
+/// `host:port`; held to ClusterInfo's endpoint rules, so a host that no
+/// client could reach is refused now rather than retried until the deadline.
 fn endpoint(raw: &str) -> Result<ServerUrl> {
     let raw = raw.trim();
     if raw.starts_with("http://") {
@@ -814,6 +850,8 @@ fn endpoint(raw: &str) -> Result<ServerUrl> {
     } else {
         format!("https://{raw}")
     };
+    crate::clusterinfo::Endpoint::parse(&url)
+        .map_err(|e| Error::usage(format!("--endpoint {raw:?}: {e}")))?;
     ServerUrl::parse(&url).map_err(|e| Error::usage(format!("--endpoint: {e}")))
 }
 

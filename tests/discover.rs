@@ -598,3 +598,110 @@ fn dead_endpoint() -> String {
     drop(l);
     format!("https://127.0.0.1:{port}")
 }
+
+#[test]
+fn retry_after_zero_does_not_flood_the_server() {
+    let f = lab(
+        LabConfig::default().fault(Fault::ControlPlaneTooManyRequests {
+            times: 100_000,
+            retry_after: RetryAfter::Seconds(0),
+        }),
+    );
+    f.discover(&["--timeout", "2s"])
+        .expect(5)
+        .stderr_has("answered 429");
+    // each wait is at least 50 ms, so 2 s allow at most 40 tries
+    let n = f.lab.requests().len();
+    assert!(n <= 41, "{n} requests in 2 s");
+}
+
+#[test]
+fn the_last_error_is_the_real_one_not_a_timeout() {
+    let f = lab(LabConfig::default().fault(Fault::ControlPlaneServerError {
+        times: 100_000,
+        status: 503,
+    }));
+    f.discover(&["--timeout", "2s"])
+        .expect(5)
+        .stderr_has("answered 503");
+}
+
+#[test]
+fn an_oversized_cluster_info_is_a_trust_failure() {
+    let f = lab(LabConfig::default().fault(Fault::ApiServerOversized));
+    f.discover(&[]).expect(4).stderr_has("larger than");
+}
+
+#[test]
+fn a_config_file_error_never_quotes_a_token() {
+    let f = healthy();
+    for text in [
+        format!("token: {}\nbogus: 1\n", f.lab.bootstrap_token()),
+        format!(
+            "{{\"token\": \"{}\", \"verbose\": \"x\"}}\n",
+            f.lab.bootstrap_token()
+        ),
+        format!(
+            "openapi-token: {}\nendpoint: [1, {{x: 2}}]\n",
+            f.lab.openapi_token()
+        ),
+    ] {
+        let p = write(f.dir.path(), "leaky.yaml", &text);
+        // Fixture::run fails the test if any secret reaches the output.
+        f.run(&["discover", "--config", p.to_str().unwrap()], &[], None)
+            .expect(2);
+    }
+}
+
+#[test]
+fn token_files_may_end_with_a_newline() {
+    let f = healthy();
+    let api = f.lab.api_server_url();
+    let tok = write(
+        f.dir.path(),
+        "nl-token",
+        &format!("{}\n", f.lab.bootstrap_token()),
+    );
+    f.run(
+        &[
+            "discover",
+            "--endpoint",
+            &api,
+            "--token-file",
+            tok.to_str().unwrap(),
+        ],
+        &[],
+        None,
+    )
+    .expect(0);
+    f.run(
+        &["discover", "--endpoint", &api, "--token-file", "-"],
+        &[],
+        Some(&format!("{}\r\n", f.lab.bootstrap_token())),
+    )
+    .expect(0);
+}
+
+#[test]
+fn unusable_endpoints_and_deadlines_are_refused_at_once() {
+    let f = healthy();
+    let tok = f.path("bootstrap-token");
+    for bad in [
+        "https://[zz]:6443",
+        "exa mple:6443",
+        "https://::1",
+        "https://h",
+    ] {
+        f.run(
+            &["discover", "--endpoint", bad, "--token-file", &tok],
+            &[],
+            None,
+        )
+        .expect(2)
+        .stderr_has("--endpoint");
+    }
+    f.discover(&["--timeout", "18446744073709551615"]).expect(2);
+    f.discover(&["--timeout", "25h"])
+        .expect(2)
+        .stderr_has("at most 24h");
+}

@@ -574,3 +574,90 @@ fn validate_kubeconfig(path: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn absolute_links_in_the_root_never_lead_outside_it() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("precious"), "keep me").unwrap();
+    // an image's absolute link, pointing at a path that also exists on the build host
+    std::os::unix::fs::symlink(outside.path(), root.path().join("var/lib/kubelet")).unwrap();
+    // dangling inside the root: a clear error, nothing written outside
+    f.join(root.path(), &[], &[])
+        .expect(6)
+        .stderr_has("follow the symlink");
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+    f.reset(root.path(), &[]).expect(0);
+    let inside = root.path().join(outside.path().strip_prefix("/").unwrap());
+    std::fs::create_dir_all(&inside).unwrap();
+    let before = snapshot(root.path(), true);
+    f.join(root.path(), &[], &[]).expect(0);
+    assert!(
+        inside.join("config.yaml").is_file(),
+        "written under the root"
+    );
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        1,
+        "nothing written outside"
+    );
+    f.reset(root.path(), &[]).expect(0);
+    assert_eq!(snapshot(root.path(), true), before);
+    // the kubeadm-style fallback must not follow it out either
+    std::fs::remove_dir_all(root.path().join(STATE_DIR)).unwrap();
+    std::fs::create_dir_all(&inside).unwrap();
+    std::fs::write(inside.join("config.yaml"), "x").unwrap();
+    f.reset(root.path(), &[]).expect(0);
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("precious")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn rejoining_as_the_ready_node_this_host_already_is_fine() {
+    let f = lab(LabConfig::default().node("worker-1", true));
+    let root = populated_root();
+    f.join(root.path(), &["--force"], &[]).expect(0);
+    let joined = snapshot(root.path(), false);
+    f.join(root.path(), &[], &[])
+        .expect(0)
+        .stderr_has("is this host");
+    assert_eq!(snapshot(root.path(), false), joined);
+}
+
+#[test]
+fn a_root_that_is_the_live_host_is_treated_as_such() {
+    let f = lab(LabConfig::default());
+    f.join(Path::new("/tmp/.."), &[], &[])
+        .expect(2)
+        .stderr_has("live host");
+    f.reset(Path::new("/tmp/.."), &[]).expect(2);
+}
+
+#[test]
+fn a_root_without_a_hostname_needs_a_node_name() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    std::fs::remove_file(root.path().join("etc/hostname")).unwrap();
+    f.join(root.path(), &[], &[])
+        .expect(2)
+        .stderr_has("--node-name");
+    f.join(root.path(), &["--node-name", "baked-1"], &[])
+        .expect(0);
+    let flags =
+        std::fs::read_to_string(root.path().join("var/lib/kubelet/kubeadm-flags.env")).unwrap();
+    assert!(flags.contains("--hostname-override=baked-1"), "{flags}");
+}
+
+#[test]
+fn the_state_directory_is_private_whoever_made_it() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let dir = root.path().join(STATE_DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    f.join(root.path(), &[], &[]).expect(0);
+    assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+}

@@ -332,3 +332,32 @@ fn a_leaf_certificate_is_not_a_ca() {
         .unwrap();
     assert_eq!(ok[0].not_after, "2126-10-31T14:23:35Z");
 }
+
+#[test]
+fn with_pins_only_the_pinned_cas_are_trusted() {
+    // A signed bundle of two CAs, one of them pinned: the other one must not
+    // become a TLS root or be written to ca.crt.
+    let v = vectors("cluster-info.json");
+    let g = &v["generated"];
+    let pinned = pem(s(&g["ca_pem_file"]));
+    let other = pem("pem/kubeadm-dryrun-cluster-info-ca.pem");
+    let bundle = [other.clone(), pinned.clone()].concat();
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode(&bundle);
+    let kubeconfig = format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {data}\n    server: https://192.0.2.10:6443\n  name: \"\"\nkind: Config\n"
+    );
+    let token = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
+    let sig = jws::detached_signature(kubeconfig.as_bytes(), "abcdef", b"0123456789abcdef");
+    let body = configmap_body(&json!({"kubeconfig": kubeconfig, "jws-kubeconfig-abcdef": sig}));
+    let pin = CaPin::parse(s(&g["ca_cert_hash"])).unwrap();
+
+    let v = trust::verify_cluster_info(&body, &token, &[pin], in_validity()).unwrap();
+    assert_eq!(v.cas.len(), 1);
+    assert_eq!(v.cas[0].pin, pin);
+    assert_eq!(pins_of_bundle(&v.ca_pem).unwrap(), vec![pin]);
+    // without pins the whole signed bundle is the CA
+    let v = trust::verify_cluster_info(&body, &token, &[], in_validity()).unwrap();
+    assert_eq!(v.cas.len(), 2);
+    assert_eq!(v.ca_pem, bundle);
+}

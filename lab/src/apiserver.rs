@@ -68,6 +68,7 @@ pub(crate) struct ApiServer {
     served: AtomicUsize,
     errors: Countdown<u16>,
     slow: Option<Duration>,
+    oversized: bool,
     kubelet_config: Vec<u8>,
     nodes: BTreeMap<String, Vec<u8>>,
     max_in_flight: Option<usize>,
@@ -169,6 +170,7 @@ impl ApiServer {
             served: AtomicUsize::new(0),
             errors: Countdown::new(s.plan.api_errors.clone()),
             slow: s.plan.api_slow,
+            oversized: s.plan.api_oversized,
             kubelet_config,
             nodes,
             max_in_flight: s.max_in_flight,
@@ -185,6 +187,12 @@ impl ApiServer {
         // document the client actually saw, even after injected errors.
         let n = self.served.fetch_add(1, Ordering::SeqCst);
         let body = &self.cluster_info[n.min(self.cluster_info.len() - 1)];
+        if self.oversized {
+            // Still a ConfigMap: the client must refuse it on size alone.
+            let text = String::from_utf8_lossy(body);
+            let pad = format!(r#""data":{{"x-lab-padding":"{}","#, "x".repeat(2 << 20));
+            return Response::json(200, text.replacen(r#""data":{"#, &pad, 1).into_bytes());
+        }
         Response::json(200, body.clone())
     }
 }

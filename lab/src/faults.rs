@@ -37,6 +37,9 @@ pub enum Fault {
     /// Wait this long before answering each API-server request (after the
     /// admission check, so slow requests count as in flight).
     ApiServerSlow(Duration),
+    /// cluster-info is served padded to about 2 MiB (an extra data key),
+    /// over the client's 1 MiB limit.
+    ApiServerOversized,
     /// `jws-kubeconfig-<id>` is there, but one byte of its MAC is flipped.
     TamperedJws,
     /// No `jws-kubeconfig-<id>` for the lab's token; there is one for
@@ -99,6 +102,7 @@ pub(crate) struct Plan {
     pub cp_body: ControlPlaneBody,
     pub api_errors: Vec<(u32, u16)>,
     pub api_slow: Option<Duration>,
+    pub api_oversized: bool,
     pub signature: Signature,
     pub ca_flaw: CaFlaw,
     pub impostor: bool,
@@ -114,6 +118,7 @@ impl Plan {
             cp_body: ControlPlaneBody::Normal,
             api_errors: Vec::new(),
             api_slow: None,
+            api_oversized: false,
             signature: Signature::Valid,
             ca_flaw: CaFlaw::None,
             impostor: false,
@@ -133,6 +138,7 @@ impl Plan {
                 Fault::ControlPlaneNotSchema => plan.cp_body = ControlPlaneBody::NotSchema,
                 Fault::ApiServerError { times, status } => plan.api_errors.push((times, status)),
                 Fault::ApiServerSlow(d) => plan.api_slow = Some(d),
+                Fault::ApiServerOversized => plan.api_oversized = true,
                 Fault::TamperedJws => plan.signature = Signature::Tampered,
                 Fault::NoSignatureForToken => plan.signature = Signature::OtherTokenOnly,
                 Fault::CaNotCa => plan.ca_flaw = CaFlaw::NotCa,

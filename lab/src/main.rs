@@ -241,6 +241,7 @@ fn parse_fault(spec: &str) -> Result<Fault, String> {
             status: 503,
         }),
         "api-server-slow" => Ok(Fault::ApiServerSlow(seconds(5.0)?)),
+        "api-server-oversized" => no_value(Fault::ApiServerOversized),
         "tampered-jws" => no_value(Fault::TamperedJws),
         "no-signature" => no_value(Fault::NoSignatureForToken),
         "ca-not-ca" => no_value(Fault::CaNotCa),

@@ -27,12 +27,21 @@ pub fn run(s: &JoinSettings) -> Result<String> {
     }
     let deadline = Instant::now() + s.discover.timeout;
     let (ci, source, trusted) = discover_cluster(&s.discover, deadline)?;
-    let hostname = hostname(&s.root)?;
+    let hostname = hostname(&s.root, s.node.name.is_some())?;
     let node_name = node_name(s, ci.as_ref(), &hostname)?;
 
     let api = Api::new(&trusted, &source.token)?;
     let cluster_kubelet_config = api.kubelet_config(deadline)?;
+    // A Ready Node of our name that this host itself joined as is no reason
+    // to stop: re-running a join must be safe.
+    let server = trusted.verified.server.base_url();
+    let ours = Store::new(&s.root)
+        .load()?
+        .is_some_and(|j| j.state != State::Reset && j.node_name == node_name && j.server == server);
     match api.node(&node_name, deadline)? {
+        NodeState::Ready if ours => {
+            tracing::info!("the Ready Node {node_name:?} is this host, joined before")
+        }
         NodeState::Ready if !s.force => {
             return Err(Error::new(
                 Class::Preflight,
@@ -60,7 +69,6 @@ pub fn run(s: &JoinSettings) -> Result<String> {
     )?;
     let plan = plan::render::render(&inputs)?;
     let cluster = source.cluster_name.clone();
-    let server = trusted.verified.server.base_url();
 
     if s.dry_run {
         return plan_view::render(
@@ -186,14 +194,23 @@ pub fn action_name(a: &Action) -> String {
 
 /// The host's name, lowercased, as the kubelet would register it: under
 /// `--root`, the root's /etc/hostname if it has one.
-fn hostname(root: &Root) -> Result<String> {
-    let from_root = (!root.is_host())
-        .then(|| std::fs::read_to_string(root.path("/etc/hostname")).ok())
-        .flatten();
-    let raw = match from_root {
-        Some(h) => h,
-        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map_err(|e| Error::internal(format!("cannot read this host's name: {e}")))?,
+fn hostname(root: &Root, explicit: bool) -> Result<String> {
+    if explicit && !root.is_host() && !root.path("/etc/hostname").is_file() {
+        // --node-name given; the hostname only decides --hostname-override.
+        return Ok(String::new());
+    }
+    let raw = if root.is_host() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_err(|e| Error::internal(format!("cannot read this host's name: {e}")))?
+    } else {
+        // Not the build machine's name: the root will boot as some other host.
+        std::fs::read_to_string(root.path("/etc/hostname")).map_err(|e| {
+            Error::usage(format!(
+                "the root {} has no readable /etc/hostname ({e}), so its node name is unknown",
+                root.base().display()
+            ))
+            .hint("pass --node-name")
+        })?
     };
     Ok(raw.trim().to_ascii_lowercase())
 }

@@ -8,7 +8,7 @@ use similar::TextDiff;
 
 use crate::cli::OutputFormat;
 use crate::commands::join::action_name;
-use crate::error::{Error, Result};
+use crate::error::{Class, Error, Result};
 use crate::host::Root;
 use crate::host::fsops::{self, Found};
 use crate::plan::Plan;
@@ -49,8 +49,20 @@ pub fn render(
     let mut files = Vec::new();
     for f in &plan.files {
         let path = root.path(&f.path);
-        let found = fsops::inspect(&path)
-            .map_err(|e| Error::internal(format!("cannot look at {}: {e}", path.display())))?;
+        let found = fsops::inspect(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                Error::new(
+                    Class::Preflight,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .hint("run as root: the plan compares against files only root may read")
+            } else {
+                Error::new(
+                    Class::HostChange,
+                    format!("cannot look at {}: {e}", path.display()),
+                )
+            }
+        })?;
         let (change, current) = match &found {
             Found::Absent => ("create", None),
             Found::File { sha256, mode, .. } => {

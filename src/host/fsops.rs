@@ -83,6 +83,17 @@ pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
 /// The temp file is created with the final mode (and no wider one), so a
 /// secret is never readable by others even for a moment.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_atomic_owned(path, bytes, mode, None)
+}
+
+/// [`write_atomic`], with the owner set on the temp file before the rename,
+/// so a restored file appears with its content, mode and owner at once.
+pub fn write_atomic_owned(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("a file path has no parent"))?;
@@ -103,6 +114,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         // Now the exact mode: the umask may have narrowed it, and the
         // create above kept it no wider than the owner's bits.
         f.set_permissions(fs::Permissions::from_mode(mode))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+            // chown clears set-id bits; put the mode back exactly.
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -132,9 +148,11 @@ pub fn remove_file(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates one directory with exactly `mode`.
+/// Creates one directory with exactly `mode` (never wider, even before the
+/// chmod that undoes the umask).
 pub fn create_dir(path: &Path, mode: u32) -> io::Result<()> {
-    fs::create_dir(path)?;
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(mode).create(path)?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     if let Some(parent) = path.parent() {
         sync_dir(parent)?;
@@ -167,16 +185,6 @@ pub fn symlink_atomic(path: &Path, target: &str) -> io::Result<()> {
     std::os::unix::fs::symlink(target, &tmp)?;
     fs::rename(&tmp, path)?;
     sync_dir(dir)
-}
-
-/// Sets owner and group; a no-op when they are already right, so an
-/// unprivileged test run over its own files works.
-pub fn chown(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
-    let meta = fs::symlink_metadata(path)?;
-    if meta.uid() == uid && meta.gid() == gid {
-        return Ok(());
-    }
-    std::os::unix::fs::lchown(path, Some(uid), Some(gid))
 }
 
 #[cfg(test)]

@@ -36,11 +36,120 @@ impl Root {
     /// Maps an absolute host path (`/etc/...`) under the root. Host paths
     /// are constants of this program or come from its journal, never from
     /// the network, so a relative path here is a bug.
+    ///
+    /// Under `--root`, every directory on the way is resolved as a chroot
+    /// would resolve it: a symlink's absolute target starts again at the
+    /// root and `..` stops at it, so a link in the root (an image's
+    /// `/var/lib/kubelet -> /data/kubelet`, say) can never lead a write or a
+    /// delete outside it. The last component is not followed: whatever is
+    /// there is inspected, replaced or removed itself.
     pub fn path(&self, host_path: &str) -> PathBuf {
         debug_assert!(
             host_path.starts_with('/'),
             "host path {host_path:?} is not absolute"
         );
-        self.base.join(host_path.trim_start_matches('/'))
+        if self.is_host() {
+            return PathBuf::from(host_path);
+        }
+        resolve_in_root(&self.base, Path::new(host_path), false)
+    }
+
+    /// [`Root::path`], following a symlink in the last component too (for
+    /// asking whether a directory is there).
+    pub fn path_followed(&self, host_path: &str) -> PathBuf {
+        if self.is_host() {
+            return PathBuf::from(host_path);
+        }
+        resolve_in_root(&self.base, Path::new(host_path), true)
+    }
+}
+
+/// As many symlinks as the kernel follows before it says ELOOP.
+const MAX_LINKS: usize = 40;
+
+fn resolve_in_root(base: &Path, host_path: &Path, follow_last: bool) -> PathBuf {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::Component;
+
+    let mut todo: VecDeque<OsString> = host_path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut at = base.to_path_buf();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            if at != base {
+                at.pop();
+            }
+            continue;
+        }
+        let next = at.join(&name);
+        if todo.is_empty() && !follow_last {
+            return next;
+        }
+        match std::fs::symlink_metadata(&next) {
+            Ok(m) if m.file_type().is_symlink() && links < MAX_LINKS => {
+                links += 1;
+                let Ok(target) = std::fs::read_link(&next) else {
+                    return next;
+                };
+                if target.is_absolute() {
+                    at = base.to_path_buf();
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(n) => todo.push_front(n.to_owned()),
+                        Component::ParentDir => todo.push_front("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            // Too many links: hand the kernel the unresolved rest, inside
+            // the root; it answers ELOOP just as it would have.
+            _ => at = next,
+        }
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_never_leave_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().canonicalize().unwrap();
+        let root = Root::at(&base);
+        std::fs::create_dir_all(base.join("data/kubelet")).unwrap();
+        std::fs::create_dir_all(base.join("var/lib")).unwrap();
+        // absolute link: re-rooted
+        std::os::unix::fs::symlink("/data/kubelet", base.join("var/lib/kubelet")).unwrap();
+        assert_eq!(
+            root.path("/var/lib/kubelet/config.yaml"),
+            base.join("data/kubelet/config.yaml")
+        );
+        // relative link climbing above the root: clamped at it
+        std::os::unix::fs::symlink("../../../../../../etc", base.join("var/lib/up")).unwrap();
+        assert_eq!(root.path("/var/lib/up/passwd"), base.join("etc/passwd"));
+        // `..` in the host path itself
+        assert_eq!(root.path("/../../etc/x"), base.join("etc/x"));
+        // the last component is not followed, unless asked
+        assert_eq!(root.path("/var/lib/kubelet"), base.join("var/lib/kubelet"));
+        assert_eq!(
+            root.path_followed("/var/lib/kubelet"),
+            base.join("data/kubelet")
+        );
+        // a loop stays inside the root, for the kernel to refuse
+        std::os::unix::fs::symlink("loop", base.join("loop")).unwrap();
+        assert!(root.path("/loop/x").starts_with(&base));
+        // the live host is not rewritten
+        assert_eq!(Root::host().path("/etc/x"), PathBuf::from("/etc/x"));
     }
 }

@@ -91,3 +91,19 @@ pub fn pins_of_bundle(pem: &[u8]) -> Result<Vec<CaPin>, String> {
     }
     Ok(pins)
 }
+
+/// PEM text of certificates, 64 columns as `openssl` writes it.
+pub fn pem_of(certs: &[CaCert]) -> Vec<u8> {
+    use base64::Engine;
+    let mut out = String::new();
+    for c in certs {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(c.der.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out.into_bytes()
+}

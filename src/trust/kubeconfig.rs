@@ -77,7 +77,7 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
             None => (authority, None),
         }
     };
-    if host.is_empty() || host == "[]" {
+    if host.is_empty() || !valid_host(host) {
         return None;
     }
     let port = match port {
@@ -88,6 +88,18 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
         Some(_) => return None,
     };
     Some((host, port))
+}
+
+/// `[IPv6]`, or a name or IPv4 address of letters, digits, dots and dashes:
+/// anything else no client could connect to, and is refused up front
+/// instead of failing every attempt until the deadline.
+fn valid_host(host: &str) -> bool {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'),
+    }
 }
 
 #[derive(Deserialize)]
@@ -213,6 +225,9 @@ mod tests {
             "https://u@h:6443",
             "https://[::1",
             "https://[::1]x",
+            "https://[zz]:6443",
+            "https://exa mple:6443",
+            "https://a_b:6443",
         ] {
             assert!(ServerUrl::parse(bad).is_err(), "{bad}");
         }

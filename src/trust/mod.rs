@@ -141,10 +141,20 @@ pub fn verify_cluster_info(
             found: cas.iter().map(|c| c.pin).collect(),
         });
     }
+    // With pins, only the pinned certificates are trusted from here on (TLS
+    // roots, ca.crt, the kubelet's kubeconfig): an unpinned CA riding along
+    // in the signed bundle would otherwise be trusted on the token alone.
+    let (cas, ca_pem) = if pins.is_empty() || cas.iter().all(|c| pins.contains(&c.pin)) {
+        (cas, cluster.ca_pem)
+    } else {
+        let pinned: Vec<CaCert> = cas.into_iter().filter(|c| pins.contains(&c.pin)).collect();
+        let pem = ca::pem_of(&pinned);
+        (pinned, pem)
+    };
     Ok(VerifiedClusterInfo {
         kubeconfig: kubeconfig.to_owned(),
         server: cluster.server,
-        ca_pem: cluster.ca_pem,
+        ca_pem,
         cas,
     })
 }
