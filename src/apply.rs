@@ -263,7 +263,14 @@ pub struct Undone {
 
 /// Replays the journal backwards. A file that differs from what the join
 /// wrote was changed by someone since, and is left alone unless `force`.
-pub fn undo(root: &Root, store: &Store, journal: &mut Journal, force: bool) -> Result<Undone> {
+pub fn undo(
+    root: &Root,
+    store: &Store,
+    journal: &mut Journal,
+    force: bool,
+    faults: Faults,
+) -> Result<Undone> {
+    let mut points = Points { faults, n: 0 };
     let mut undone = Undone::default();
     journal.state = State::Resetting;
     journal.error = None;
@@ -274,6 +281,7 @@ pub fn undo(root: &Root, store: &Store, journal: &mut Journal, force: bool) -> R
         let found = fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))?;
         let keep = match entry.kind {
             Kind::Dir => {
+                points.tick("remove directory", &path)?;
                 if fsops::remove_dir_if_empty(&path).map_err(|e| host_err("remove", &path, e))? {
                     undone.dirs_removed.push(entry.path.clone());
                     false
@@ -286,6 +294,7 @@ pub fn undo(root: &Root, store: &Store, journal: &mut Journal, force: bool) -> R
                 if is_prior(&found, &entry.prior) {
                     false
                 } else if force || is_ours(&found, entry) {
+                    points.tick("restore", &path)?;
                     restore(store, &path, &entry.prior)?;
                     match entry.prior {
                         Prior::Absent => undone.removed.push(entry.path.clone()),

@@ -661,3 +661,37 @@ fn the_state_directory_is_private_whoever_made_it() {
     f.join(root.path(), &[], &[]).expect(0);
     assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
 }
+
+#[test]
+fn a_crash_during_reset_is_finished_by_resetting_again() {
+    let f = lab(LabConfig::default());
+    let mut point = 1;
+    loop {
+        let root = populated_root();
+        let before = snapshot(root.path(), true);
+        f.join(root.path(), &[], &[]).expect(0);
+        let r = root.path().display().to_string();
+        let n = point.to_string();
+        let run = f.run(
+            &["reset", "--root", &r],
+            &[("ATTACH_NODE_TEST_CRASH_AT", &n)],
+            None,
+        );
+        if run.code == 0 {
+            assert!(
+                point > 10,
+                "reset has more than 10 points; it ran through at {point}"
+            );
+            break;
+        }
+        assert_eq!(run.code, -1, "killed at point {point}: {}", run.stderr);
+        assert_eq!(f.status(root.path())["state"], "resetting");
+        f.reset(root.path(), &[]).expect(0);
+        assert_eq!(
+            snapshot(root.path(), true),
+            before,
+            "reset after a crashed reset at point {point}"
+        );
+        point += 1;
+    }
+}

@@ -67,7 +67,7 @@ pub fn run(s: &ResetSettings) -> Result<String> {
             json!({"dryRun": true, "steps": lines}),
         ));
     }
-    let undone = apply::undo(&s.root, &store, &mut journal, s.force)?;
+    let undone = apply::undo(&s.root, &store, &mut journal, s.force, s.faults)?;
     let mut text = format!(
         "reset: {} file(s) removed, {} restored, {} directories removed\n",
         undone.removed.len(),
