@@ -23,6 +23,7 @@ pub mod kube;
 pub mod labels;
 pub mod logging;
 pub mod plan;
+pub mod preflight;
 pub mod retry;
 pub mod secret;
 pub mod settings;

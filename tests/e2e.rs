@@ -381,3 +381,60 @@ fn private_network_has_its_own_sysctls() {
     );
     m.shutdown().assert_clean();
 }
+
+/// The plan's preflight on a real systemd host: inside the booted machine,
+/// `join --dry-run` against the loopback lab on the host's 127.0.0.1 sees
+/// systemd as PID 1, the kernel features built in (this kernel has no
+/// loadable modules) and a free kubelet port, and changes nothing.
+#[test]
+fn dry_run_preflight_on_a_booted_host() {
+    let Some(_t) = harness::begin("dry_run_preflight_on_a_booted_host") else {
+        return;
+    };
+    let lab = attach_node_lab::Lab::start(attach_node_lab::LabConfig::default()).unwrap();
+    let m = machine("preflight")
+        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+        .file(
+            "/etc/attach-node/control-plane-ca.pem",
+            lab.control_plane_ca_pem(),
+            0o644,
+        )
+        .file("/etc/attach-node/openapi-token", lab.openapi_token(), 0o600)
+        .boot();
+    let before = m.run(&["sh", "-c", "find /etc /var/lib -xdev | sort | md5sum"]);
+    let out = m.exec(&[
+        GUEST_BIN,
+        "join",
+        "--dry-run",
+        "--control-plane",
+        &lab.control_plane_url(),
+        "--control-plane-ca",
+        "/etc/attach-node/control-plane-ca.pem",
+        "--openapi-token-file",
+        "/etc/attach-node/openapi-token",
+    ]);
+    let text = stdout(&out);
+    if !out.status.success() {
+        m.fail(&format!(
+            "dry run failed: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    for want in [
+        "ok   root",
+        "ok   systemd       systemd is the init system",
+        "ok   swap",
+        "ok   kubelet port",
+        "ok   kubelet.conf",
+        "update    /etc/containerd/config.toml",
+    ] {
+        assert!(text.contains(want), "the plan lacks {want:?}:\n{text}");
+    }
+    assert!(
+        text.contains("built into the kernel") || text.contains("is loaded"),
+        "{text}"
+    );
+    assert!(!text.contains(&lab.openapi_token()));
+    let after = m.run(&["sh", "-c", "find /etc /var/lib -xdev | sort | md5sum"]);
+    assert_eq!(before, after, "a dry run changed the machine");
+}

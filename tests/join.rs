@@ -695,3 +695,30 @@ fn a_crash_during_reset_is_finished_by_resetting_again() {
         point += 1;
     }
 }
+
+#[test]
+fn dry_run_preflight_names_a_kubelet_conf_of_another_cluster() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let run = f.join(root.path(), &["--dry-run"], &[]);
+    run.expect(0);
+    assert!(run.stdout.contains("ok   kubelet.conf"), "{}", run.stdout);
+    std::fs::create_dir_all(root.path().join("etc/kubernetes")).unwrap();
+    std::fs::write(
+        root.path().join("etc/kubernetes/kubelet.conf"),
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: YWJj\n    server: https://10.9.9.9:6443\n  name: default-cluster\ncontexts:\n- context:\n    cluster: default-cluster\n    user: default-auth\n  name: default-context\ncurrent-context: default-context\nkind: Config\n",
+    )
+    .unwrap();
+    let run = f.join(root.path(), &["--dry-run", "--output", "json"], &[]);
+    run.expect(0);
+    let pre = run.json()["preflight"].as_array().unwrap().clone();
+    let conf = pre.iter().find(|p| p["check"] == "kubelet.conf").unwrap();
+    assert_eq!(conf["ok"], false);
+    assert!(
+        conf["detail"]
+            .as_str()
+            .unwrap()
+            .contains("https://10.9.9.9:6443")
+    );
+    assert!(conf["fix"].as_str().unwrap().contains("reset"));
+}

@@ -15,6 +15,7 @@ use crate::journal::{Journal, State, Store, now};
 use crate::kube::{Api, NodeState};
 use crate::labels;
 use crate::plan::{self, Action, NodeInputs};
+use crate::preflight;
 use crate::settings::JoinSettings;
 
 pub fn run(s: &JoinSettings) -> Result<String> {
@@ -71,9 +72,11 @@ pub fn run(s: &JoinSettings) -> Result<String> {
     let cluster = source.cluster_name.clone();
 
     if s.dry_run {
+        let findings = preflight_findings(&s.root, &plan, &server, ours);
         return plan_view::render(
             &s.root,
             &plan,
+            &findings,
             &inputs.node_name,
             cluster.as_deref(),
             &server,
@@ -173,6 +176,35 @@ fn apply_plan(
             )
         }
     })
+}
+
+/// Preflight as it applies: every check on the live host; under --root only
+/// what the root's files say (the running machine is not the node).
+fn preflight_findings(
+    root: &Root,
+    plan: &plan::Plan,
+    server: &str,
+    rejoin: bool,
+) -> Vec<preflight::Finding> {
+    let swap_allowed = plan
+        .file(plan::paths::KUBELET_CONFIG)
+        .and_then(|f| std::str::from_utf8(&f.content).ok())
+        .and_then(|t| serde_saphyr::from_str::<Value>(t).ok())
+        .is_some_and(|v| v["failSwapOn"] == Value::Bool(false));
+    let intent = preflight::Intent {
+        server,
+        swap_allowed,
+        rejoin,
+    };
+    let findings = preflight::check(&preflight::gather(root), &intent);
+    if root.is_host() {
+        findings
+    } else {
+        findings
+            .into_iter()
+            .filter(|f| f.check == "kubelet.conf")
+            .collect()
+    }
 }
 
 fn count(n: usize, one: &str, many: &str) -> String {

@@ -12,6 +12,7 @@ use crate::error::{Class, Error, Result};
 use crate::host::Root;
 use crate::host::fsops::{self, Found};
 use crate::plan::Plan;
+use crate::preflight::Finding;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -36,11 +37,13 @@ struct PlanView<'a> {
     directories: Vec<(String, String)>,
     actions: Vec<String>,
     actions_run: bool,
+    preflight: &'a [Finding],
 }
 
 pub fn render(
     root: &Root,
     plan: &Plan,
+    preflight: &[Finding],
     node: &str,
     cluster: Option<&str>,
     server: &str,
@@ -122,6 +125,7 @@ pub fn render(
         directories,
         actions: plan.actions.iter().map(action_name).collect(),
         actions_run: root.is_host(),
+        preflight,
     };
     Ok(match format {
         OutputFormat::Json => format!(
@@ -172,6 +176,18 @@ fn text(v: &PlanView<'_>, plan: &Plan) -> String {
     });
     for a in &v.actions {
         out.push_str(&format!("  {a}\n"));
+    }
+    out.push_str(if v.actions_run {
+        "\npreflight:\n"
+    } else {
+        "\npreflight (under --root, only the root's files are checked):\n"
+    });
+    for f in v.preflight {
+        let mark = if f.ok { "ok" } else { "FAIL" };
+        out.push_str(&format!("  {mark:<4} {:<13} {}\n", f.check, f.detail));
+        if let Some(fix) = &f.fix {
+            out.push_str(&format!("                     fix: {fix}\n"));
+        }
     }
     out
 }
