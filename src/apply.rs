@@ -12,8 +12,10 @@ use std::path::Path;
 use crate::error::{Class, Error, Result};
 use crate::host::Root;
 use crate::host::fsops::{self, Found};
+use crate::host::system;
 use crate::journal::{Entry, Journal, Kind, Prior, State, Step, Store, now};
 use crate::plan::Plan;
+use crate::preflight::Feature;
 
 /// Deterministic fault points, so tests can stop a run at every step: after
 /// each journal save and after each change there is a numbered point.
@@ -255,6 +257,8 @@ pub struct Undone {
     pub removed: Vec<String>,
     pub restored: Vec<String>,
     pub dirs_removed: Vec<String>,
+    /// Units stopped or disabled.
+    pub units: Vec<String>,
     /// Changed since the join, left as they are (without --force).
     pub left_changed: Vec<String>,
     /// Directories that were not empty (something else put files there).
@@ -263,6 +267,10 @@ pub struct Undone {
 
 /// Replays the journal backwards. A file that differs from what the join
 /// wrote was changed by someone since, and is left alone unless `force`.
+///
+/// Services come first and last: units the join started are stopped before
+/// anything is taken away from under them, and units that ran before the
+/// join (containerd) are restarted at the end, on their restored config.
 pub fn undo(
     root: &Root,
     store: &Store,
@@ -275,11 +283,59 @@ pub fn undo(
     journal.state = State::Resetting;
     journal.error = None;
     store.save(journal)?;
+
+    let units: Vec<Entry> = journal
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::Unit)
+        .cloned()
+        .collect();
+    for entry in units.iter().rev() {
+        if let Prior::Unit { enabled, active } = &entry.prior {
+            points.tick("stop", Path::new(&entry.path))?;
+            stop_unit(&entry.path, enabled, *active)?;
+            undone.units.push(entry.path.clone());
+        }
+    }
+
     let mut remaining = Vec::new();
     for entry in journal.entries.iter().rev() {
-        let path = root.path(&entry.path);
-        let found = fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))?;
+        // Files, directories and the kubelet's paths have a path under the
+        // root; units and sysctls have a name.
+        let path = match entry.kind {
+            Kind::Unit | Kind::Sysctl => std::path::PathBuf::new(),
+            _ => root.path(&entry.path),
+        };
         let keep = match entry.kind {
+            Kind::Unit => false,
+            Kind::Sysctl => {
+                if let (Prior::Value { value }, Some(w)) = (&entry.prior, &entry.written) {
+                    let now = system::read_sysctl(&entry.path).unwrap_or_default();
+                    if &now == w || force {
+                        points.tick("restore sysctl", Path::new(&entry.path))?;
+                        system::write_sysctl(&entry.path, value).map_err(|e| {
+                            Error::new(
+                                Class::HostChange,
+                                format!("cannot restore sysctl {}: {e}", entry.path),
+                            )
+                        })?;
+                        undone.restored.push(entry.path.clone());
+                    } else if &now != value {
+                        undone.left_changed.push(entry.path.clone());
+                    }
+                }
+                false
+            }
+            Kind::KubeletOwned => {
+                // Credentials the kubelet made for itself; none of it was
+                // there before (otherwise prior is not Absent).
+                if entry.prior == Prior::Absent {
+                    points.tick("remove", &path)?;
+                    remove_tree(&path)?;
+                    undone.removed.push(entry.path.clone());
+                }
+                false
+            }
             Kind::Dir => {
                 points.tick("remove directory", &path)?;
                 if fsops::remove_dir_if_empty(&path).map_err(|e| host_err("remove", &path, e))? {
@@ -291,6 +347,7 @@ pub fn undo(
                 }
             }
             Kind::File => {
+                let found = fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))?;
                 if is_prior(&found, &entry.prior) {
                     false
                 } else if force || is_ours(&found, entry) {
@@ -311,6 +368,17 @@ pub fn undo(
             remaining.push(entry.clone());
         }
     }
+    if !units.is_empty() {
+        system::systemctl(&["daemon-reload"]).map_err(|e| Error::new(Class::HostChange, e))?;
+        for entry in &units {
+            if let Prior::Unit { active: true, .. } = entry.prior {
+                // It ran before the join: it runs after the reset, on the
+                // configuration it had.
+                system::systemctl(&["restart", &entry.path])
+                    .map_err(|e| Error::new(Class::HostChange, e))?;
+            }
+        }
+    }
     remaining.reverse();
     journal.entries = remaining;
     journal.finished = Some(now());
@@ -324,6 +392,216 @@ pub fn undo(
         store.save(journal)?;
     }
     Ok(undone)
+}
+
+/// Stops and disables a unit the join started, unless it ran (or was
+/// enabled) before.
+fn stop_unit(unit: &str, enabled_before: &str, active_before: bool) -> Result<()> {
+    let fail = |e: String| Error::new(Class::HostChange, e);
+    if !active_before {
+        system::systemctl(&["stop", unit]).map_err(fail)?;
+    }
+    if enabled_before != "enabled" && system::unit_state(unit).enabled == "enabled" {
+        system::systemctl(&["disable", unit]).map_err(fail)?;
+    }
+    Ok(())
+}
+
+fn remove_tree(path: &Path) -> Result<()> {
+    let r = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    r.map_err(|e| host_err("remove", path, e))
+}
+
+/// Runs the Plan's actions on the live host, journaling what each one
+/// changes before it changes it. Under `--root` they are listed, not run.
+pub fn apply_actions(
+    root: &Root,
+    store: &Store,
+    journal: &mut Journal,
+    plan: &Plan,
+    written: &[String],
+) -> Result<()> {
+    use crate::plan::Action;
+    if !root.is_host() {
+        for action in &plan.actions {
+            record_step(
+                store,
+                journal,
+                &action_name(action),
+                "listed, not run (--root)",
+            )?;
+        }
+        return Ok(());
+    }
+    let fail = |e: String| Error::new(Class::HostChange, e);
+    for action in &plan.actions {
+        let name = action_name(action);
+        let outcome = match action {
+            Action::CheckSwap => "checked by preflight".to_owned(),
+            Action::LoadModules { modules } => {
+                let mut said = Vec::new();
+                for m in modules {
+                    match crate::preflight::kernel_feature(m) {
+                        Feature::Loaded => said.push(format!("{m} loaded")),
+                        Feature::BuiltIn => said.push(format!("{m} built in")),
+                        Feature::Loadable => {
+                            system::run("modprobe", &[m]).map_err(fail)?;
+                            said.push(format!("{m} loaded now"));
+                        }
+                        Feature::Missing => {
+                            return Err(Error::new(
+                                Class::HostChange,
+                                format!("kernel feature {m} is neither built in nor loadable"),
+                            ));
+                        }
+                    }
+                }
+                said.join(", ")
+            }
+            Action::ApplySysctls { file } => {
+                let text = plan
+                    .file(file)
+                    .map(|f| String::from_utf8_lossy(&f.content).into_owned());
+                for (key, value) in system::parse_sysctl_file(&text.unwrap_or_default()) {
+                    if journal.entry(&key).is_none() {
+                        let prior = system::read_sysctl(&key)
+                            .map_err(|e| fail(format!("cannot read sysctl {key}: {e}")))?;
+                        journal.entries.push(Entry {
+                            kind: Kind::Sysctl,
+                            path: key.clone(),
+                            prior: Prior::Value { value: prior },
+                            written: Some(value.clone()),
+                            mode: None,
+                            done: false,
+                            time: None,
+                        });
+                        store.save(journal)?;
+                    }
+                    system::write_sysctl(&key, &value)
+                        .map_err(|e| fail(format!("cannot set sysctl {key} = {value}: {e}")))?;
+                    let e = journal.entry_mut(&key).expect("recorded above");
+                    if !e.done {
+                        e.done = true;
+                        e.time = Some(now());
+                        store.save(journal)?;
+                    }
+                }
+                "applied".to_owned()
+            }
+            Action::DaemonReload => {
+                system::systemctl(&["daemon-reload"]).map_err(fail)?;
+                "done".to_owned()
+            }
+            Action::RestartIfChanged { unit, when_changed } => {
+                if when_changed.iter().any(|p| written.contains(p)) {
+                    record_unit(store, journal, unit)?;
+                    system::systemctl(&["restart", unit]).map_err(fail)?;
+                    "restarted: its configuration changed".to_owned()
+                } else {
+                    "configuration unchanged: not restarted".to_owned()
+                }
+            }
+            Action::EnableAndStart { unit } => {
+                for p in [
+                    crate::plan::paths::KUBELET_KUBECONFIG,
+                    "/var/lib/kubelet/pki",
+                ] {
+                    record_kubelet_owned(root, store, journal, p)?;
+                }
+                record_unit(store, journal, unit)?;
+                system::systemctl(&["enable", unit]).map_err(fail)?;
+                // A restart picks up a new configuration even when the
+                // kubelet already ran (kubeadm restarts it too); an
+                // identical re-run leaves a running kubelet alone.
+                let changed = written.iter().any(|p| {
+                    p.starts_with("/var/lib/kubelet/")
+                        || p.starts_with("/etc/kubernetes/")
+                        || p.starts_with("/etc/systemd/system/kubelet.service.d/")
+                });
+                if changed || !system::unit_state(unit).active {
+                    system::systemctl(&["restart", unit]).map_err(|e| {
+                        fail(e).hint(format!(
+                            "is the kubelet installed? `journalctl -u {unit}` says why it did not start"
+                        ))
+                    })?;
+                    "enabled and started".to_owned()
+                } else {
+                    "running, configuration unchanged".to_owned()
+                }
+            }
+        };
+        record_step(store, journal, &name, &outcome)?;
+    }
+    Ok(())
+}
+
+fn record_unit(store: &Store, journal: &mut Journal, unit: &str) -> Result<()> {
+    if journal.entry(unit).is_some() {
+        return Ok(());
+    }
+    let state = system::unit_state(unit);
+    journal.entries.push(Entry {
+        kind: Kind::Unit,
+        path: unit.to_owned(),
+        prior: Prior::Unit {
+            enabled: state.enabled,
+            active: state.active,
+        },
+        written: None,
+        mode: None,
+        done: true,
+        time: Some(now()),
+    });
+    store.save(journal)
+}
+
+fn record_kubelet_owned(
+    root: &Root,
+    store: &Store,
+    journal: &mut Journal,
+    path: &str,
+) -> Result<()> {
+    if journal.entry(path).is_some() {
+        return Ok(());
+    }
+    let there = root.path(path).symlink_metadata().is_ok();
+    journal.entries.push(Entry {
+        kind: Kind::KubeletOwned,
+        path: path.to_owned(),
+        // Something there already is not ours to remove.
+        prior: if there {
+            Prior::Symlink {
+                target: "(present before the join)".into(),
+            }
+        } else {
+            Prior::Absent
+        },
+        written: None,
+        mode: None,
+        done: true,
+        time: Some(now()),
+    });
+    store.save(journal)
+}
+
+/// How an action reads in the plan, the journal and status.
+pub fn action_name(a: &crate::plan::Action) -> String {
+    use crate::plan::Action;
+    match a {
+        Action::LoadModules { modules } => format!("load kernel modules {}", modules.join(", ")),
+        Action::ApplySysctls { file } => format!("apply sysctls from {file}"),
+        Action::CheckSwap => "check that swap is off".into(),
+        Action::DaemonReload => "systemctl daemon-reload".into(),
+        Action::RestartIfChanged { unit, .. } => {
+            format!("restart {unit} if its configuration changed")
+        }
+        Action::EnableAndStart { unit } => format!("enable and start {unit}"),
+    }
 }
 
 /// Whether `found` is what the join wrote (or, for an entry whose write
@@ -360,6 +638,7 @@ fn is_prior(found: &Found, prior: &Prior) -> bool {
 
 fn restore(store: &Store, path: &Path, prior: &Prior) -> Result<()> {
     match prior {
+        Prior::Value { .. } | Prior::Unit { .. } => Ok(()),
         Prior::Absent => fsops::remove_file(path).map_err(|e| host_err("remove", path, e)),
         Prior::Symlink { target } => {
             fsops::symlink_atomic(path, target).map_err(|e| host_err("restore", path, e))

@@ -28,9 +28,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Prepare this host (or --root DIR) and join it as a worker node; --dry-run shows the plan
-    Join(JoinArgs),
+    Join(Box<JoinArgs>),
     /// Resolve and verify only: print the verified cluster facts as JSON on stdout; change nothing
-    Discover(DiscoverArgs),
+    Discover(Box<DiscoverArgs>),
     /// Undo what join did, from its journal; leave the binary installed
     Reset(ResetArgs),
     /// This host's join state, from attach-node's own records
@@ -66,6 +66,12 @@ pub struct JoinArgs {
     /// Join even if a Ready Node of the same name exists
     #[arg(long)]
     pub force: bool,
+    /// After starting the kubelet, wait for nothing, for its credentials and Node (default), or for the Node to be Ready
+    #[arg(long, value_enum, value_name = "UNTIL")]
+    pub wait: Option<crate::wait::Wait>,
+    /// Bound on that wait, e.g. 5m (default 5m); exit 7 when it passes
+    #[arg(long, value_name = "DURATION")]
+    pub wait_timeout: Option<String>,
     #[command(flatten)]
     pub common: CommonArgs,
     #[command(flatten)]

@@ -64,6 +64,15 @@ pub enum Prior {
     Symlink {
         target: String,
     },
+    /// A sysctl's value.
+    Value {
+        value: String,
+    },
+    /// A systemd unit's state.
+    Unit {
+        enabled: String,
+        active: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +80,14 @@ pub enum Prior {
 pub enum Kind {
     File,
     Dir,
+    /// A live kernel setting; `path` is its key.
+    Sysctl,
+    /// A systemd unit join enabled, started or restarted; `path` is its name.
+    Unit,
+    /// A file or directory the kubelet creates (its credentials): not
+    /// written by attach-node, but removed by reset when it was absent
+    /// before the join.
+    KubeletOwned,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

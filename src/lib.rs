@@ -29,5 +29,6 @@ pub mod secret;
 pub mod settings;
 pub mod tls;
 pub mod trust;
+pub mod wait;
 
 pub use error::{Class, Error, Result};

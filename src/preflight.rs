@@ -185,7 +185,7 @@ pub fn parse_swaps(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn kernel_feature(module: &str) -> Feature {
+pub fn kernel_feature(module: &str) -> Feature {
     let loaded = std::fs::read_to_string("/proc/modules").is_ok_and(|m| {
         m.lines()
             .any(|l| l.split_whitespace().next() == Some(module))

@@ -177,6 +177,8 @@ struct ConfigFile {
     node_name_mode: Option<String>,
     root: Option<PathBuf>,
     force: Option<bool>,
+    wait: Option<crate::wait::Wait>,
+    wait_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +211,8 @@ pub struct JoinSettings {
     pub dry_run: bool,
     pub force: bool,
     pub node: NodeOverrides,
+    pub wait: crate::wait::Wait,
+    pub wait_timeout: Duration,
     pub faults: Faults,
 }
 
@@ -235,6 +239,26 @@ pub fn resolve_join(args: &JoinArgs, outside: Outside<'_>) -> Result<JoinSetting
         dry_run: args.host.dry_run,
         force: args.force || r.file.force.unwrap_or(false),
         node,
+        wait: args
+            .wait
+            .or(r.file.wait)
+            .unwrap_or(crate::wait::Wait::Registered),
+        wait_timeout: match args
+            .wait_timeout
+            .clone()
+            .or_else(|| r.file.wait_timeout.clone())
+        {
+            None => crate::wait::DEFAULT_TIMEOUT,
+            Some(raw) => match crate::duration::parse(&raw) {
+                Ok(d) if !d.is_zero() && d <= MAX_TIMEOUT => d,
+                Ok(_) => {
+                    return Err(Error::usage(
+                        "--wait-timeout must be longer than zero and at most 24h",
+                    ));
+                }
+                Err(e) => return Err(Error::usage(format!("--wait-timeout: {e}"))),
+            },
+        },
         faults: r.faults(),
     })
 }

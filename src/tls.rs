@@ -114,3 +114,16 @@ impl ServerCertVerifier for AnyCertificate {
         self.0.supported_schemes()
     }
 }
+
+/// Verifies against `roots` and presents a client certificate (the
+/// kubelet's, to read its own Node as it would).
+pub fn with_roots_and_client_cert(
+    roots: RootCertStore,
+    chain: Vec<CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> Result<ClientConfig, String> {
+    builder()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("the client certificate is unusable: {e}"))
+}

@@ -14,18 +14,12 @@ use crate::host::Root;
 use crate::journal::{Journal, State, Store, now};
 use crate::kube::{Api, NodeState};
 use crate::labels;
-use crate::plan::{self, Action, NodeInputs};
+use crate::plan::{self, NodeInputs};
 use crate::preflight;
 use crate::settings::JoinSettings;
+use crate::wait;
 
 pub fn run(s: &JoinSettings) -> Result<String> {
-    if s.root.is_host() && !s.dry_run {
-        return Err(Error::usage(
-            "joining this live host (without --root) is not available in this version: \
-             services, sysctls and modules are acted on by the next release",
-        )
-        .hint("use --dry-run to see the plan for this host, or --root DIR to prepare a root directory"));
-    }
     let deadline = Instant::now() + s.discover.timeout;
     let (ci, source, trusted) = discover_cluster(&s.discover, deadline)?;
     let hostname = hostname(&s.root, s.node.name.is_some())?;
@@ -68,7 +62,13 @@ pub fn run(s: &JoinSettings) -> Result<String> {
         hostname,
         cluster_kubelet_config,
     )?;
-    let plan = plan::render::render(&inputs)?;
+    let mut plan = plan::render::render(&inputs)?;
+    if wait::kubelet_has_credentials(&s.root) && ours {
+        // The kubelet has its own credentials from this join: handing it
+        // the bootstrap token again would only put a secret back on disk.
+        plan.files
+            .retain(|f| f.path != plan::paths::BOOTSTRAP_KUBECONFIG);
+    }
     let cluster = source.cluster_name.clone();
 
     if s.dry_run {
@@ -83,7 +83,39 @@ pub fn run(s: &JoinSettings) -> Result<String> {
             s.discover.output,
         );
     }
-    apply_plan(s, &plan, cluster, server, &inputs.node_name)
+    if s.root.is_host() {
+        let failed: Vec<String> = preflight_findings(&s.root, &plan, &server, ours)
+            .into_iter()
+            .filter(|f| !f.ok)
+            .map(|f| {
+                format!(
+                    "{}: {} (fix: {})",
+                    f.check,
+                    f.detail,
+                    f.fix.unwrap_or_default()
+                )
+            })
+            .collect();
+        if !failed.is_empty() {
+            return Err(Error::new(
+                Class::Preflight,
+                format!("this host is not ready to join:\n  {}", failed.join("\n  ")),
+            ));
+        }
+    }
+    let out = apply_plan(s, &plan, cluster, server.clone(), &inputs.node_name)?;
+    if s.root.is_host() {
+        let cas: Vec<_> = trusted.verified.cas.iter().map(|c| c.der.clone()).collect();
+        wait::wait_for_node(
+            &s.root,
+            &server,
+            &cas,
+            &inputs.node_name,
+            s.wait,
+            s.wait_timeout,
+        )?;
+    }
+    Ok(out)
 }
 
 fn apply_plan(
@@ -130,14 +162,11 @@ fn apply_plan(
         journal.error = None;
     }
     let applied = apply::apply_files(&s.root, &store, &mut journal, plan, s.faults)?;
-    for action in &plan.actions {
-        // Under --root there is no live system to act on.
-        apply::record_step(
-            &store,
-            &mut journal,
-            &action_name(action),
-            "listed, not run (--root)",
-        )?;
+    if let Err(e) = apply::apply_actions(&s.root, &store, &mut journal, plan, &applied.written) {
+        journal.state = State::Failed;
+        journal.error = Some(e.to_string());
+        let _ = store.save(&journal);
+        return Err(e);
     }
     if !was_joined || applied.changed_anything() {
         journal.state = State::Joined;
@@ -209,19 +238,6 @@ fn preflight_findings(
 
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
-}
-
-pub fn action_name(a: &Action) -> String {
-    match a {
-        Action::LoadModules { modules } => format!("load kernel modules {}", modules.join(", ")),
-        Action::ApplySysctls { file } => format!("apply sysctls from {file}"),
-        Action::CheckSwap => "check that swap is off".into(),
-        Action::DaemonReload => "systemctl daemon-reload".into(),
-        Action::RestartIfChanged { unit, .. } => {
-            format!("restart {unit} if its configuration changed")
-        }
-        Action::EnableAndStart { unit } => format!("enable and start {unit}"),
-    }
 }
 
 /// The host's name, lowercased, as the kubelet would register it: under

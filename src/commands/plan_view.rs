@@ -6,8 +6,8 @@
 use serde::Serialize;
 use similar::TextDiff;
 
+use crate::apply::action_name;
 use crate::cli::OutputFormat;
-use crate::commands::join::action_name;
 use crate::error::{Class, Error, Result};
 use crate::host::Root;
 use crate::host::fsops::{self, Found};

@@ -29,13 +29,6 @@ const KUBEADM_DIRS: &[&str] = &[
 ];
 
 pub fn run(s: &ResetSettings) -> Result<String> {
-    if s.root.is_host() && !s.dry_run {
-        return Err(Error::usage(
-            "resetting this live host (without --root) is not available in this version: \
-             stopping the kubelet and restoring live settings come with the next release",
-        )
-        .hint("use --dry-run to see what would be undone, or --root DIR for a root directory"));
-    }
     let store = Store::new(&s.root);
     let _lock = if s.dry_run { None } else { Some(store.lock()?) };
     let Some(mut journal) = store.load()? else {
@@ -55,6 +48,18 @@ pub fn run(s: &ResetSettings) -> Result<String> {
                 (Kind::Dir, _) => format!("remove directory {} if empty", e.path),
                 (Kind::File, Prior::Absent) => format!("remove {}", e.path),
                 (Kind::File, _) => format!("restore {} from its backup", e.path),
+                (Kind::Sysctl, Prior::Value { value }) => {
+                    format!("set sysctl {} back to {value}", e.path)
+                }
+                (Kind::Sysctl, _) => format!("restore sysctl {}", e.path),
+                (Kind::Unit, Prior::Unit { enabled, active }) => format!(
+                    "put {} back as it was ({enabled}, {})",
+                    e.path,
+                    if *active { "running" } else { "stopped" }
+                ),
+                (Kind::Unit, _) => format!("stop {}", e.path),
+                (Kind::KubeletOwned, Prior::Absent) => format!("remove the kubelet's {}", e.path),
+                (Kind::KubeletOwned, _) => format!("keep {} (it was there before)", e.path),
             });
         }
         let text = format!(
@@ -128,6 +133,12 @@ fn fallback(root: &Root, dry_run: bool, format: OutputFormat) -> Result<String> 
         "no attach-node journal here: this host was not joined by attach-node (or its records are gone).\n\
          Falling back to the cleanup `kubeadm reset` does: nothing can be restored, only removed.\n",
     );
+    if !dry_run && root.is_host() && crate::host::system::unit_state("kubelet.service").active {
+        // As kubeadm reset: the kubelet stops before its files go.
+        crate::host::system::systemctl(&["stop", "kubelet.service"])
+            .map_err(|e| Error::new(Class::HostChange, e))?;
+        text.push_str("  stopped kubelet.service\n");
+    }
     if !dry_run {
         for p in &gone {
             let path = root.path(p);

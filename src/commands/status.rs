@@ -59,7 +59,11 @@ pub fn run(s: &StatusSettings) -> Result<String> {
             let mut drifted = 0;
             for e in &j.entries {
                 let in_place = match e.kind {
-                    Kind::Dir => None,
+                    Kind::Dir | Kind::Unit | Kind::KubeletOwned => None,
+                    Kind::Sysctl => Some(
+                        crate::host::system::read_sysctl(&e.path).ok().as_ref()
+                            == e.written.as_ref(),
+                    ),
                     Kind::File => {
                         let found = fsops::inspect(&s.root.path(&e.path)).unwrap_or(Found::Special);
                         Some(
@@ -76,6 +80,9 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                     (Kind::Dir, _) => "create directory",
                     (Kind::File, Prior::Absent) => "create",
                     (Kind::File, _) => "replace",
+                    (Kind::Sysctl, _) => "set sysctl",
+                    (Kind::Unit, _) => "enable/restart",
+                    (Kind::KubeletOwned, _) => "expect from the kubelet",
                 };
                 steps.push(StepView {
                     step: format!("{verb} {}", e.path),

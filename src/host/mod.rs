@@ -3,6 +3,7 @@
 //! same code.
 
 pub mod fsops;
+pub mod system;
 
 use std::path::{Path, PathBuf};
 

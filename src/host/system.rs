@@ -1,0 +1,147 @@
+//! The running system: services, kernel settings, modules. Used only when
+//! the root is the live host.
+//!
+//! Every program is started with an empty environment plus a fixed PATH and
+//! locale: the agent's own environment may hold a token
+//! (`ATTACH_NODE_OPENAPI_TOKEN`), and a child must never inherit it.
+//! Arguments never carry a secret either: none of these calls needs one.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Runs `program` and returns its stdout; a failure carries stderr.
+pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    tracing::debug!("running {program} {}", args.join(" "));
+    let out = Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", PATH)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        Err(format!(
+            "{program} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            crate::error::printable(err.trim(), 500)
+        ))
+    }
+}
+
+pub fn systemctl(args: &[&str]) -> Result<String, String> {
+    run("systemctl", args)
+}
+
+/// A unit's state as `systemctl` reports it, recorded before a join
+/// changes it so that reset can put it back.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UnitState {
+    /// `systemctl is-enabled`: enabled, disabled, static, not-found, ...
+    pub enabled: String,
+    pub active: bool,
+}
+
+pub fn unit_state(unit: &str) -> UnitState {
+    // Both commands exit non-zero for "disabled"/"inactive": read stdout
+    // either way.
+    let word = |args: &[&str]| {
+        Command::new("systemctl")
+            .args(args)
+            .env_clear()
+            .env("PATH", PATH)
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let enabled = word(&["is-enabled", unit]);
+    UnitState {
+        enabled: if enabled.is_empty() {
+            "not-found".into()
+        } else {
+            enabled
+        },
+        active: word(&["is-active", unit]) == "active",
+    }
+}
+
+/// The last lines of a unit's journal, for a diagnosis.
+pub fn journal_tail(unit: &str, lines: usize) -> String {
+    run(
+        "journalctl",
+        &[
+            "-u",
+            unit,
+            "-n",
+            &lines.to_string(),
+            "--no-pager",
+            "-o",
+            "cat",
+        ],
+    )
+    .unwrap_or_else(|e| e)
+}
+
+fn sysctl_path(key: &str) -> PathBuf {
+    PathBuf::from("/proc/sys").join(key.replace('.', "/"))
+}
+
+pub fn read_sysctl(key: &str) -> io::Result<String> {
+    Ok(std::fs::read_to_string(sysctl_path(key))?.trim().to_owned())
+}
+
+pub fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
+    std::fs::write(sysctl_path(key), value)
+}
+
+/// `key = value` lines of a sysctl.d file, comments and blanks skipped.
+pub fn parse_sysctl_file(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysctl_files() {
+        let t = "# c\n; c\nnet.ipv4.ip_forward = 1\n\nnet.bridge.bridge-nf-call-iptables=1\n";
+        assert_eq!(
+            parse_sysctl_file(t),
+            [
+                ("net.ipv4.ip_forward".to_owned(), "1".to_owned()),
+                (
+                    "net.bridge.bridge-nf-call-iptables".to_owned(),
+                    "1".to_owned()
+                )
+            ]
+        );
+        assert_eq!(
+            sysctl_path("net.ipv4.ip_forward"),
+            PathBuf::from("/proc/sys/net/ipv4/ip_forward")
+        );
+    }
+
+    #[test]
+    fn children_get_no_environment() {
+        // Whatever this test process holds (a token, in production), a
+        // child sees only PATH and LC_ALL.
+        let out = run("env", &[]).unwrap();
+        let mut names: Vec<&str> = out.lines().filter_map(|l| l.split('=').next()).collect();
+        names.sort();
+        assert_eq!(names, ["LC_ALL", "PATH"], "{out}");
+    }
+}
