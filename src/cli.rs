@@ -35,12 +35,14 @@ pub enum Command {
     Reset(ResetArgs),
     /// This host's join state, from attach-node's own records
     Status(StatusArgs),
+    /// Reset, then remove attach-node itself: its binary, its units and its state
+    Uninstall(ResetArgs),
 }
 
 /// attach_node.sh was run with flags only (`attach_node.sh --openapi-token
 /// ... --endpoint ...`); its flags alone mean `join` here too.
 pub fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    const SUBCOMMANDS: &[&str] = &["join", "discover", "reset", "status", "help"];
+    const SUBCOMMANDS: &[&str] = &["join", "discover", "reset", "status", "uninstall", "help"];
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
     let is_flag = first.starts_with('-') && first.len() > 1;
     let asks_help = matches!(first, "--help" | "-h" | "--version" | "-V");

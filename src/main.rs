@@ -60,6 +60,11 @@ fn run(cli: Cli) -> Result<String, Error> {
             notices(s.log, &s.notices);
             commands::reset::run(&s)
         }
+        Command::Uninstall(args) => {
+            let s = settings::resolve_reset(&args, outside)?;
+            notices(s.log, &s.notices);
+            commands::uninstall::run(&s)
+        }
         Command::Status(args) => {
             let s = settings::resolve_status(&args, outside)?;
             logging::init(s.log);

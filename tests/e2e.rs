@@ -438,3 +438,240 @@ fn dry_run_preflight_on_a_booted_host() {
     let after = m.run(&["sh", "-c", "find /etc /var/lib -xdev | sort | md5sum"]);
     assert_eq!(before, after, "a dry run changed the machine");
 }
+
+/// A binary of the workspace next to attach-node in the target directory
+/// (the lab's binaries are built by `cargo test --workspace`; a lone
+/// `cargo test --test e2e` builds them here).
+fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let path = harness::attach_node_bin().with_file_name(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "attach-node-lab", "--bins"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cannot build the lab's binaries");
+    }
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
+/// The loopback lab, run inside a machine's own network namespace (so the
+/// machine can have a private network with writable net.* sysctls and
+/// still reach it on 127.0.0.1).
+struct LabInMachine {
+    child: std::process::Child,
+    env: std::collections::HashMap<String, String>,
+    _dir: tempfile::TempDir,
+}
+
+impl LabInMachine {
+    fn start(m: &harness::Machine, faults: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = workspace_bin("attach-node-lab");
+        let pid = m.pid1().to_string();
+        let labdir = dir.path().join("lab");
+        let mut cmd = std::process::Command::new("nsenter");
+        cmd.args(["-t", &pid, "-n", "--"])
+            .arg(&lab)
+            .args(["serve", "--quiet", "--lifetime", "300", "--dir"])
+            .arg(&labdir);
+        for f in faults {
+            cmd.args(["--fault", f]);
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the lab in the machine's network namespace");
+        let envfile = labdir.join("lab.env");
+        let started = std::time::Instant::now();
+        while !envfile.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the lab did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let env = std::fs::read_to_string(&envfile)
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+            .collect();
+        LabInMachine {
+            child,
+            env,
+            _dir: dir,
+        }
+    }
+
+    fn var(&self, k: &str) -> &str {
+        &self.env[k]
+    }
+
+    /// Copies what a user would hold (the control plane's CA, the openapi
+    /// token) into the machine.
+    fn hand_over(&self, m: &harness::Machine) {
+        let ca = std::fs::read(self.var("LAB_CONTROL_PLANE_CA")).unwrap();
+        let token = std::fs::read(self.var("LAB_OPENAPI_TOKEN_FILE")).unwrap();
+        m.write_file("/etc/attach-node/control-plane-ca.pem", ca, 0o644);
+        m.write_file("/etc/attach-node/openapi-token", token, 0o600);
+    }
+}
+
+impl Drop for LabInMachine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const KUBELET_UNIT: &str = include_str!("vectors/kubeadm-join/kubelet.service");
+
+/// What join and reset may change, fingerprinted: /etc and /var/lib,
+/// leaving out the agent's own records and what running services keep.
+const FINGERPRINT: &str = "find /etc /var/lib -xdev \\( -path /var/lib/attach-node -o -path /var/lib/containerd -o -path /var/lib/systemd -o -path /etc/attach-node \\) -prune -o -printf '%p %y %m %U:%G %l\\n' | sort | md5sum; \
+     find /etc /var/lib -xdev \\( -path /var/lib/attach-node -o -path /var/lib/containerd -o -path /var/lib/systemd -o -path /etc/attach-node \\) -prune -o -type f -print0 | sort -z | xargs -0 md5sum | md5sum";
+
+fn join_args(lab: &LabInMachine) -> Vec<String> {
+    [
+        GUEST_BIN,
+        "join",
+        "--control-plane",
+        lab.var("LAB_CONTROL_PLANE"),
+        "--control-plane-ca",
+        "/etc/attach-node/control-plane-ca.pem",
+        "--openapi-token-file",
+        "/etc/attach-node/openapi-token",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The whole story on a real host: join starts a real containerd and a
+/// (stand-in) kubelet under systemd, applies sysctls, waits for the Node;
+/// reset puts every file, setting and service back as it was.
+#[test]
+fn live_join_then_reset_on_a_booted_host() {
+    let Some(_t) = harness::begin("live_join_then_reset_on_a_booted_host") else {
+        return;
+    };
+    let m = machine("join")
+        .private_network()
+        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+        .bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+        .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+        .boot();
+    let lab = LabInMachine::start(&m, &[]);
+    lab.hand_over(&m);
+    m.daemon_reload();
+    let forward_before = m.run(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    let before = m.sh(FINGERPRINT);
+    assert!(m.is_active("containerd.service"));
+
+    let args = join_args(&lab);
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    argv.extend(["--wait", "registered", "--wait-timeout", "60s", "-v"]);
+    let out = m.exec(&argv);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        m.fail(&format!("join failed ({}):\n{err}", out.status));
+    }
+    assert!(err.contains("TLS bootstrap done"), "{err}");
+    assert!(err.contains("is registered"), "{err}");
+
+    assert!(m.is_active("kubelet.service"), "the kubelet runs");
+    assert_eq!(
+        m.systemctl(&["is-enabled", "kubelet.service"]).trim(),
+        "enabled"
+    );
+    let dropins = m.systemctl_show("kubelet.service", "DropInPaths");
+    assert!(
+        dropins.contains("/etc/systemd/system/kubelet.service.d/10-kubeadm.conf"),
+        "{dropins}"
+    );
+    assert!(m.is_active("containerd.service"));
+    let dump = m.run(&["containerd", "config", "dump"]);
+    assert!(dump.contains("SystemdCgroup = true"), "{dump}");
+    assert_eq!(m.run(&["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(), "1");
+    assert!(
+        !m.path("/etc/kubernetes/bootstrap-kubelet.conf").exists(),
+        "the bootstrap token is gone"
+    );
+    assert!(m.path("/etc/kubernetes/kubelet.conf").exists());
+    let status = m.run(&[GUEST_BIN, "status", "--output", "json"]);
+    assert!(status.contains("\"state\": \"joined\""), "{status}");
+
+    // the same join again: nothing to do, still exit 0
+    let out = m.exec(&argv);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = m.exec(&[GUEST_BIN, "reset"]);
+    if !out.status.success() {
+        m.fail(&format!(
+            "reset failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    assert!(!m.is_active("kubelet.service"), "the kubelet is stopped");
+    let enabled = stdout(&m.exec(&["systemctl", "is-enabled", "kubelet.service"]));
+    assert_eq!(
+        enabled.trim(),
+        "disabled",
+        "the kubelet was not enabled before the join"
+    );
+    assert!(
+        m.is_active("containerd.service"),
+        "containerd ran before, so it runs after"
+    );
+    assert_eq!(
+        m.run(&["cat", "/proc/sys/net/ipv4/ip_forward"]),
+        forward_before
+    );
+    assert_eq!(
+        m.sh(FINGERPRINT),
+        before,
+        "reset left the machine different"
+    );
+}
+
+/// A kubelet that never registers: join stops at --wait-timeout with exit 7
+/// and says which stage did not happen.
+#[test]
+fn the_wait_timeout_is_exit_7_with_a_diagnosis() {
+    let Some(_t) = harness::begin("the_wait_timeout_is_exit_7_with_a_diagnosis") else {
+        return;
+    };
+    let m = machine("wait")
+        .private_network()
+        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+        .bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+        .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+        .file(
+            "/etc/default/kubelet",
+            "KUBELET_EXTRA_ARGS=--standin-never-register\n",
+            0o644,
+        )
+        .boot();
+    let lab = LabInMachine::start(&m, &[]);
+    lab.hand_over(&m);
+    m.daemon_reload();
+    let args = join_args(&lab);
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    argv.extend(["--wait-timeout", "5s"]);
+    let out = m.exec(&argv);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(7), "{err}");
+    assert!(err.contains("no Node"), "the stage is named: {err}");
+    assert!(
+        err.contains("kubelet.service is enabled and running"),
+        "{err}"
+    );
+}

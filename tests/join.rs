@@ -714,3 +714,43 @@ fn dry_run_preflight_names_a_kubelet_conf_of_another_cluster() {
     );
     assert!(conf["fix"].as_str().unwrap().contains("reset"));
 }
+
+#[test]
+fn uninstall_leaves_no_trace_of_attach_node() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+    // what install.sh and the first-boot unit would have put there
+    let put = |rel: &str, content: &str| {
+        let p = root.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    };
+    f.join(root.path(), &[], &[]).expect(0);
+    put("usr/local/bin/attach-node", "#!/bin/sh\n");
+    put(
+        "etc/attach-node/firstboot.env",
+        "ATTACH_NODE_OPENAPI_TOKEN=x\n",
+    );
+    put(
+        "etc/systemd/system/attach-node-firstboot.service",
+        "[Service]\n",
+    );
+    let r = root.path().display().to_string();
+    let run = f.run(&["uninstall", "--root", &r, "--dry-run"], &[], None);
+    run.expect(0);
+    assert!(
+        run.stdout.contains("would remove /etc/attach-node"),
+        "{}",
+        run.stdout
+    );
+    assert!(root.path().join("usr/local/bin/attach-node").exists());
+    f.run(&["uninstall", "--root", &r], &[], None).expect(0);
+    // usr/local/bin itself was made by this test, not by attach-node
+    std::fs::remove_dir_all(root.path().join("usr")).unwrap();
+    assert_eq!(
+        snapshot(root.path(), false),
+        before,
+        "uninstall left something behind"
+    );
+}

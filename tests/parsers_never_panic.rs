@@ -120,6 +120,7 @@ mod settings_inputs {
             Command::Join(a) => drop(settings::resolve_join(&a, outside)),
             Command::Reset(a) => drop(settings::resolve_reset(&a, outside)),
             Command::Status(a) => drop(settings::resolve_status(&a, outside)),
+            Command::Uninstall(a) => drop(settings::resolve_reset(&a, outside)),
         }
     }
 

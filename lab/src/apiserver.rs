@@ -1,26 +1,33 @@
 //! The Kubernetes API server, as much of it as a join touches: the
-//! anonymous `cluster-info` read (contract section 3) and the two reads made
-//! with the bootstrap token afterwards, with kube-apiserver's authentication
+//! anonymous `cluster-info` read (contract section 3), the reads made with
+//! the bootstrap token afterwards, the kubelet's TLS bootstrap (CSRs, see
+//! [`crate::csr`]) and its Node registration with the client certificate
+//! it got (see [`crate::nodes`]), with kube-apiserver's authentication
 //! order, RBAC answers and max-in-flight admission.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use rcgen::{Issuer, KeyPair};
+use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+use crate::csr::{self, Approval, Csrs};
 use crate::faults::{Countdown, Plan, Signature};
 use crate::https::{Credential, Handler, Response, Stop, credential};
 use crate::kube::{self, ObjectMeta};
+use crate::nodes::Nodes;
 use crate::{Request, jws, random, timefmt};
 
 pub(crate) const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
 pub(crate) const KUBELET_CONFIG_PATH: &str =
     "/api/v1/namespaces/kube-system/configmaps/kubelet-config";
-const NODES_PREFIX: &str = "/api/v1/nodes/";
+const NODES_PATH: &str = "/api/v1/nodes";
 
 /// The `kubelet` key of kube-system/kubelet-config, from kubeadm's dry-run
 /// fixture.
@@ -57,6 +64,9 @@ pub(crate) struct Setup<'a> {
     pub cluster_ca_pem: &'a str,
     pub server_url: &'a str,
     pub nodes: &'a [(String, bool)],
+    pub node_ready_on_register: bool,
+    pub csr_approval_delay: Duration,
+    pub cluster_ca: Arc<Issuer<'static, KeyPair>>,
     pub max_in_flight: Option<usize>,
     pub stop: Arc<Stop>,
 }
@@ -70,7 +80,8 @@ pub(crate) struct ApiServer {
     slow: Option<Duration>,
     oversized: bool,
     kubelet_config: Vec<u8>,
-    nodes: BTreeMap<String, Vec<u8>>,
+    pub(crate) nodes: Nodes,
+    pub(crate) csrs: Csrs,
     max_in_flight: Option<usize>,
     in_flight: AtomicUsize,
     stop: Arc<Stop>,
@@ -125,6 +136,7 @@ impl ApiServer {
                         resource_version: &rv,
                         creation_timestamp: &created,
                         labels: BTreeMap::new(),
+                        annotations: BTreeMap::new(),
                     },
                     &data,
                 )
@@ -139,30 +151,25 @@ impl ApiServer {
                 resource_version: "205",
                 creation_timestamp: &created,
                 labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
             },
             &BTreeMap::from([("kubelet".to_owned(), KUBELET_CONFIGURATION.to_owned())]),
         );
 
-        let nodes = s
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, (name, ready))| {
-                let body = kube::node(
-                    ObjectMeta {
-                        name,
-                        namespace: "",
-                        uid: &random::uuid(),
-                        resource_version: &(1000 + i).to_string(),
-                        creation_timestamp: &created,
-                        labels: BTreeMap::new(),
-                    },
-                    *ready,
-                    &created,
-                );
-                (name.clone(), body)
-            })
-            .collect();
+        // One counter for every object created at run time, as etcd's
+        // revision is shared by all keys.
+        let resource_versions = Arc::new(AtomicU64::new(2000));
+        let nodes = Nodes::new(
+            s.nodes,
+            s.node_ready_on_register,
+            Arc::clone(&resource_versions),
+        );
+        let approval = if s.plan.csr_never_approved {
+            Approval::Never
+        } else {
+            Approval::After(s.csr_approval_delay)
+        };
+        let csrs = Csrs::new(s.cluster_ca, approval, resource_versions);
 
         ApiServer {
             bootstrap_token: s.bootstrap_token.to_owned(),
@@ -173,6 +180,7 @@ impl ApiServer {
             oversized: s.plan.api_oversized,
             kubelet_config,
             nodes,
+            csrs,
             max_in_flight: s.max_in_flight,
             in_flight: AtomicUsize::new(0),
             stop: s.stop,
@@ -206,9 +214,203 @@ impl Drop for InFlight<'_> {
     }
 }
 
-enum User {
+/// Who a request is, after authentication.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum User {
     Anonymous,
-    Bootstrap,
+    /// The bootstrap token: `system:bootstrap:<id>`.
+    Bootstrap {
+        name: String,
+    },
+    /// A client certificate `CN=system:node:<node>, O=system:nodes`.
+    Node {
+        node: String,
+        name: String,
+    },
+    /// Any other client certificate from the cluster CA.
+    Other {
+        name: String,
+        groups: Vec<String>,
+    },
+}
+
+impl User {
+    pub fn name(&self) -> &str {
+        match self {
+            User::Anonymous => "system:anonymous",
+            User::Bootstrap { name } | User::Node { name, .. } | User::Other { name, .. } => name,
+        }
+    }
+
+    /// As the API server records them in a CSR's `spec.groups`.
+    pub fn groups(&self) -> Vec<String> {
+        let groups: Vec<&str> = match self {
+            User::Anonymous => vec!["system:unauthenticated"],
+            User::Bootstrap { .. } => vec![
+                "system:bootstrappers",
+                "system:bootstrappers:kubeadm:default-node-token",
+                "system:authenticated",
+            ],
+            User::Node { .. } => vec!["system:nodes", "system:authenticated"],
+            User::Other { groups, .. } => {
+                let mut g: Vec<&str> = groups.iter().map(String::as_str).collect();
+                g.push("system:authenticated");
+                g
+            }
+        };
+        groups.into_iter().map(str::to_owned).collect()
+    }
+}
+
+/// The x509 authenticator: CN is the user, each O a group. None for a
+/// certificate it cannot use.
+fn user_from_cert(der: &[u8]) -> Option<User> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let subject = cert.subject();
+    let cn = subject.iter_common_name().last()?.as_str().ok()?.to_owned();
+    if cn.is_empty() {
+        return None;
+    }
+    let groups: Vec<String> = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(str::to_owned))
+        .collect();
+    match cn.strip_prefix("system:node:") {
+        Some(node) if !node.is_empty() && groups.iter().any(|g| g == "system:nodes") => {
+            Some(User::Node {
+                node: node.to_owned(),
+                name: cn,
+            })
+        }
+        _ => Some(User::Other { name: cn, groups }),
+    }
+}
+
+impl ApiServer {
+    /// kube-apiserver's union authenticator, x509 first: a trusted client
+    /// certificate wins; otherwise the bearer token decides. A credential
+    /// that is presented and rejected is a 401, with no fallback to
+    /// anonymous.
+    fn authenticate(&self, req: &Request) -> Result<User, Response> {
+        let cert_user = req
+            .client_cert
+            .as_ref()
+            .filter(|c| c.trusted)
+            .and_then(|c| user_from_cert(&c.der));
+        if let Some(user) = cert_user {
+            return Ok(user);
+        }
+        match credential(req) {
+            Credential::Bearer(t) if t == self.bootstrap_token => Ok(User::Bootstrap {
+                name: format!("system:bootstrap:{}", &self.bootstrap_token[..6]),
+            }),
+            Credential::Bearer(_) | Credential::Other => {
+                Err(Response::json(401, kube::unauthorized()))
+            }
+            // An untrusted certificate and nothing else.
+            Credential::Anonymous if req.client_cert.is_some() => {
+                Err(Response::json(401, kube::unauthorized()))
+            }
+            Credential::Anonymous => Ok(User::Anonymous),
+        }
+    }
+
+    fn route(&self, req: &Request, user: &User) -> Response {
+        let path = req.path();
+        let get = req.method == "GET";
+        let post = req.method == "POST";
+        let not_allowed = || Response::json(405, kube::method_not_allowed());
+
+        if path == CLUSTER_INFO_PATH {
+            // kubeadm's RBAC lets anyone, anonymous included, read it.
+            return if get {
+                self.cluster_info()
+            } else {
+                not_allowed()
+            };
+        }
+        if path == KUBELET_CONFIG_PATH {
+            if !get {
+                return not_allowed();
+            }
+            return match user {
+                // kubeadm:kubelet-config: bootstrap tokens and nodes.
+                User::Bootstrap { .. } | User::Node { .. } => {
+                    Response::json(200, self.kubelet_config.clone())
+                }
+                User::Anonymous | User::Other { .. } => Response::json(
+                    403,
+                    kube::forbidden(
+                        user.name(),
+                        "get",
+                        "configmaps",
+                        "kubelet-config",
+                        "kube-system",
+                    ),
+                ),
+            };
+        }
+        if path == NODES_PATH {
+            if post {
+                if let Some(r) = json_only(req) {
+                    return r;
+                }
+                return self.nodes.create(user, &req.body);
+            }
+            return match user {
+                User::Node { .. } => not_allowed(),
+                _ if get => {
+                    Response::json(403, kube::forbidden(user.name(), "list", "nodes", "", ""))
+                }
+                _ => not_allowed(),
+            };
+        }
+        if let Some(name) = one_segment(path, NODES_PATH) {
+            return if get {
+                self.nodes.get(user, name)
+            } else {
+                not_allowed()
+            };
+        }
+        if path == csr::PATH {
+            if !post {
+                return not_allowed();
+            }
+            if let Some(r) = json_only(req) {
+                return r;
+            }
+            return self.csrs.create(user, &req.body);
+        }
+        if let Some(name) = one_segment(path, csr::PATH) {
+            return if get {
+                self.csrs.get(user, name)
+            } else {
+                not_allowed()
+            };
+        }
+        match user {
+            User::Anonymous => Response::json(403, kube::forbidden_path(user.name(), path)),
+            _ => Response::json(404, kube::no_such_resource()),
+        }
+    }
+}
+
+/// `<prefix>/<name>` with a non-empty name and nothing after it.
+fn one_segment<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    path.strip_prefix(prefix)?
+        .strip_prefix('/')
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+}
+
+/// 415 unless the body is JSON (the lab decodes neither YAML nor protobuf).
+fn json_only(req: &Request) -> Option<Response> {
+    let ct = req.header("content-type").unwrap_or("application/json");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        None
+    } else {
+        Some(Response::json(415, kube::unsupported_media_type(ct)))
+    }
 }
 
 impl Handler for ApiServer {
@@ -230,57 +432,10 @@ impl Handler for ApiServer {
             self.stop.sleep(d);
         }
 
-        // Authentication comes before everything else, and a credential it
-        // rejects is final: there is no fallback to anonymous.
-        let user = match credential(req) {
-            Credential::Anonymous => User::Anonymous,
-            Credential::Bearer(t) if t == self.bootstrap_token => User::Bootstrap,
-            Credential::Bearer(_) | Credential::Other => {
-                return Response::json(401, kube::unauthorized());
-            }
-        };
-        if req.method != "GET" {
-            return Response::json(405, kube::method_not_allowed());
-        }
-
-        let path = req.path();
-        if path == CLUSTER_INFO_PATH {
-            // kubeadm's RBAC lets anyone, anonymous included, read it.
-            return self.cluster_info();
-        }
-        if path == KUBELET_CONFIG_PATH {
-            return match user {
-                User::Anonymous => Response::json(
-                    403,
-                    kube::forbidden(
-                        "system:anonymous",
-                        "get",
-                        "configmaps",
-                        "kubelet-config",
-                        "kube-system",
-                    ),
-                ),
-                User::Bootstrap => Response::json(200, self.kubelet_config.clone()),
-            };
-        }
-        if let Some(name) = path
-            .strip_prefix(NODES_PREFIX)
-            .filter(|n| !n.is_empty() && !n.contains('/'))
-        {
-            return match user {
-                User::Anonymous => Response::json(
-                    403,
-                    kube::forbidden("system:anonymous", "get", "nodes", name, ""),
-                ),
-                User::Bootstrap => match self.nodes.get(name) {
-                    Some(body) => Response::json(200, body.clone()),
-                    None => Response::json(404, kube::not_found("nodes", name)),
-                },
-            };
-        }
-        match user {
-            User::Anonymous => Response::json(403, kube::forbidden_path("system:anonymous", path)),
-            User::Bootstrap => Response::json(404, kube::no_such_resource()),
+        // Authentication comes before everything else.
+        match self.authenticate(req) {
+            Ok(user) => self.route(req, &user),
+            Err(response) => response,
         }
     }
 }

@@ -58,6 +58,12 @@ pub enum Fault {
     /// The first cluster-info served holds kubeconfig A, later ones
     /// kubeconfig B (A plus `preferences: {}`), each correctly signed.
     ClusterInfoChanged,
+
+    // --- API server, TLS bootstrap ---
+    /// CSRs are created (201) but never approved or signed, as when the
+    /// `kubeadm:node-autoapprove-bootstrap` binding is missing: a kubelet
+    /// waits for its certificate until it gives up.
+    CsrNeverApproved,
 }
 
 /// The `Retry-After` header of an injected 429.
@@ -107,6 +113,7 @@ pub(crate) struct Plan {
     pub ca_flaw: CaFlaw,
     pub impostor: bool,
     pub cluster_info_changes: bool,
+    pub csr_never_approved: bool,
 }
 
 impl Plan {
@@ -123,6 +130,7 @@ impl Plan {
             ca_flaw: CaFlaw::None,
             impostor: false,
             cluster_info_changes: false,
+            csr_never_approved: false,
         };
         for fault in faults {
             match *fault {
@@ -145,6 +153,7 @@ impl Plan {
                 Fault::CaExpired => plan.ca_flaw = CaFlaw::Expired,
                 Fault::DifferentCertAfterTrust => plan.impostor = true,
                 Fault::ClusterInfoChanged => plan.cluster_info_changes = true,
+                Fault::CsrNeverApproved => plan.csr_never_approved = true,
             }
         }
         plan

@@ -14,9 +14,15 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, ServerConfig, ServerConnection, SignatureScheme,
+    StreamOwned,
+};
 
-use crate::{Request, Server, timefmt};
+use crate::{ClientCert, Request, Server, timefmt};
 
 /// How long a single read or write may block.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -255,9 +261,69 @@ impl RequestLog {
 pub(crate) struct ServerParts {
     pub server: Server,
     pub tls: Arc<ServerConfig>,
+    /// Judges a client certificate after the handshake (see
+    /// [`OptionalClientCert`]); None when the server asks for none.
+    pub client_verifier: Option<Arc<dyn ClientCertVerifier>>,
     pub handler: Arc<dyn Handler>,
     pub log: Arc<RequestLog>,
     pub stop: Arc<Stop>,
+}
+
+/// Asks every client for a certificate, takes whatever it sends (or
+/// nothing), and leaves the verdict to the request handler, as
+/// kube-apiserver does: Go's `tls.RequestClientCert` in the handshake, then
+/// the x509 authenticator, whose rejection is a 401 rather than a failed
+/// handshake. The client must still prove it holds the key: handshake
+/// signatures are checked by `inner`.
+#[derive(Debug)]
+pub(crate) struct OptionalClientCert {
+    pub inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for OptionalClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // Go clients send a certificate only if its issuer is in this list.
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// A running accept loop.
@@ -354,7 +420,9 @@ fn serve_connection(sock: TcpStream, parts: &ServerParts) {
     };
     let mut stream = StreamOwned::new(conn, sock);
     let response = match read_request(&mut stream, parts.server) {
-        Ok(req) => {
+        Ok(mut req) => {
+            // The handshake is over once a request has been read.
+            req.client_cert = client_cert(&stream.conn, parts.client_verifier.as_deref());
             let seq = parts.log.record(&req);
             let response = parts.handler.handle(&req);
             parts.log.finish(seq, response.status);
@@ -374,6 +442,22 @@ fn serve_connection(sock: TcpStream, parts: &ServerParts) {
     let _ = stream.flush();
     let _ = stream.sock.shutdown(Shutdown::Write);
     linger(&mut stream.sock);
+}
+
+/// The client's certificate, and whether it chains to the trusted CA.
+fn client_cert(
+    conn: &ServerConnection,
+    verifier: Option<&dyn ClientCertVerifier>,
+) -> Option<ClientCert> {
+    let verifier = verifier?;
+    let (leaf, intermediates) = conn.peer_certificates()?.split_first()?;
+    let trusted = verifier
+        .verify_client_cert(leaf, intermediates, UnixTime::now())
+        .is_ok();
+    Some(ClientCert {
+        der: leaf.to_vec(),
+        trusted,
+    })
 }
 
 fn linger(sock: &mut TcpStream) {
@@ -420,10 +504,13 @@ fn read_request(stream: &mut impl Read, server: Server) -> Result<Request, ReadE
                             )
                         })
                         .collect(),
+                    body: Vec::new(),
+                    client_cert: None,
                     status: None,
                 };
-                let already = buf.len() - head_len;
-                discard_body(stream, &req, already)?;
+                let already = buf[head_len..].to_vec();
+                let mut req = req;
+                req.body = read_body(stream, &req, already)?;
                 return Ok(req);
             }
             Ok(httparse::Status::Partial) => {
@@ -440,9 +527,14 @@ fn read_request(stream: &mut impl Read, server: Server) -> Result<Request, ReadE
     }
 }
 
-/// Reads and drops a request body: no lab endpoint takes one, but leaving
-/// it unread would make the kernel reset the connection on close.
-fn discard_body(stream: &mut impl Read, req: &Request, already: usize) -> Result<(), ReadError> {
+/// Reads a request body of `Content-Length` bytes, `already` being those
+/// that came with the head. Even where no endpoint wants it, leaving it
+/// unread would make the kernel reset the connection on close.
+fn read_body(
+    stream: &mut impl Read,
+    req: &Request,
+    mut already: Vec<u8>,
+) -> Result<Vec<u8>, ReadError> {
     if req.header("transfer-encoding").is_some() {
         return Err(ReadError::Reject(501));
     }
@@ -456,19 +548,21 @@ fn discard_body(stream: &mut impl Read, req: &Request, already: usize) -> Result
     if len > MAX_BODY_BYTES {
         return Err(ReadError::Reject(413));
     }
-    let mut remaining = len.saturating_sub(already);
-    let mut sink = [0u8; 4096];
-    while remaining > 0 {
-        let want = remaining.min(sink.len());
+    // Bytes after the body would be a pipelined request, which a
+    // one-request connection does not answer.
+    already.truncate(len);
+    let mut chunk = [0u8; 4096];
+    while already.len() < len {
+        let want = (len - already.len()).min(chunk.len());
         let n = stream
-            .read(&mut sink[..want])
+            .read(&mut chunk[..want])
             .map_err(|_| ReadError::Gone)?;
         if n == 0 {
             return Err(ReadError::Gone);
         }
-        remaining -= n;
+        already.extend_from_slice(&chunk[..n]);
     }
-    Ok(())
+    Ok(already)
 }
 
 fn write_response(stream: &mut impl Write, resp: &Response) -> io::Result<()> {
@@ -529,6 +623,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).into(), (*v).into()))
                 .collect(),
+            body: Vec::new(),
+            client_cert: None,
             status: None,
         }
     }
@@ -578,6 +674,11 @@ mod tests {
             read_request(&mut garbage, Server::ControlPlane),
             Err(ReadError::Reject(400))
         ));
+
+        let post: &[u8] = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab";
+        let mut post = post.chain(&b"cdefgh"[..]);
+        let r = read_request(&mut post, Server::ApiServer).ok().unwrap();
+        assert_eq!(r.body, b"abcde");
 
         let mut body: &[u8] = b"POST / HTTP/1.1\r\nContent-Length: 999999\r\n\r\n";
         assert!(matches!(

@@ -23,6 +23,14 @@ pub(crate) fn kubeconfig(ca_pem: &str, server: &str, with_preferences: bool) -> 
     )
 }
 
+/// `/etc/kubernetes/bootstrap-kubelet.conf` as kubeadm writes it.
+pub(crate) fn bootstrap_kubeconfig(ca_pem: &str, server: &str, token: &str) -> String {
+    format!(
+        "apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: {server}\n  name: kubernetes\ncontexts:\n- context:\n    cluster: kubernetes\n    user: tls-bootstrap-token-user\n  name: tls-bootstrap-token-user@kubernetes\ncurrent-context: tls-bootstrap-token-user@kubernetes\nkind: Config\nusers:\n- name: tls-bootstrap-token-user\n  user:\n    token: {token}\n",
+        STANDARD.encode(ca_pem)
+    )
+}
+
 /// Serialises like apimachinery's JSON serializer (encoding/json Encoder):
 /// compact, `<`, `>`, `&`, U+2028 and U+2029 escaped, newline-terminated.
 pub(crate) fn encode(value: &impl Serialize) -> Vec<u8> {
@@ -55,6 +63,8 @@ pub(crate) struct ObjectMeta<'a> {
     pub creation_timestamp: &'a str,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -82,8 +92,23 @@ struct Node<'a> {
     kind: &'static str,
     api_version: &'static str,
     metadata: ObjectMeta<'a>,
-    spec: Empty,
+    spec: NodeSpec<'a>,
     status: NodeStatus<'a>,
+}
+
+#[derive(Serialize)]
+struct NodeSpec<'a> {
+    #[serde(skip_serializing_if = "<[Taint]>::is_empty")]
+    taints: &'a [Taint],
+}
+
+/// core/v1 Taint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Taint {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub value: String,
+    pub effect: String,
 }
 
 #[derive(Serialize)]
@@ -103,22 +128,34 @@ struct NodeCondition<'a> {
     message: &'static str,
 }
 
-/// A Node as the kubelet registers it, reduced to what a join looks at:
-/// identity, the well-known labels, and the Ready condition.
-pub(crate) fn node(mut metadata: ObjectMeta<'_>, ready: bool, heartbeat: &str) -> Vec<u8> {
-    for (k, v) in [
+/// The well-known labels a kubelet gives its Node.
+pub(crate) fn well_known_node_labels(name: &str) -> BTreeMap<String, String> {
+    [
         ("kubernetes.io/arch", "amd64"),
-        ("kubernetes.io/hostname", metadata.name),
+        ("kubernetes.io/hostname", name),
         ("kubernetes.io/os", "linux"),
-    ] {
-        metadata.labels.insert(k.into(), v.into());
-    }
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// A Node as the kubelet registers it, reduced to what a join looks at:
+/// identity, labels, annotations and taints as given, and the Ready
+/// condition.
+pub(crate) fn node_object(
+    metadata: ObjectMeta<'_>,
+    taints: &[Taint],
+    ready: bool,
+    heartbeat: &str,
+    transition: &str,
+) -> Vec<u8> {
     let condition = if ready {
         NodeCondition {
             type_: "Ready",
             status: "True",
             last_heartbeat_time: heartbeat,
-            last_transition_time: metadata.creation_timestamp,
+            last_transition_time: transition,
             reason: "KubeletReady",
             message: "kubelet is posting ready status",
         }
@@ -127,7 +164,7 @@ pub(crate) fn node(mut metadata: ObjectMeta<'_>, ready: bool, heartbeat: &str) -
             type_: "Ready",
             status: "False",
             last_heartbeat_time: heartbeat,
-            last_transition_time: metadata.creation_timestamp,
+            last_transition_time: transition,
             reason: "KubeletNotReady",
             message: "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized",
         }
@@ -136,9 +173,86 @@ pub(crate) fn node(mut metadata: ObjectMeta<'_>, ready: bool, heartbeat: &str) -
         kind: "Node",
         api_version: "v1",
         metadata,
-        spec: Empty {},
+        spec: NodeSpec { taints },
         status: NodeStatus {
             conditions: [condition],
+        },
+    })
+}
+
+/// certificates.k8s.io/v1 CertificateSigningRequest.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Csr<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: ObjectMeta<'a>,
+    spec: CsrSpec<'a>,
+    status: CsrStatus<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CsrSpec<'a> {
+    /// base64 of the PEM, as `[]byte` marshals.
+    pub request: &'a str,
+    pub signer_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_seconds: Option<i64>,
+    pub usages: &'a [String],
+    pub username: &'a str,
+    pub groups: &'a [String],
+}
+
+#[derive(Serialize)]
+struct CsrStatus<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    conditions: Vec<CsrCondition<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CsrCondition<'a> {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    status: &'static str,
+    reason: &'static str,
+    message: &'static str,
+    last_update_time: &'a str,
+    last_transition_time: &'a str,
+}
+
+/// A CSR; `approved` is `(time, certificate PEM)` once the controller
+/// approved and signed it.
+pub(crate) fn csr(
+    metadata: ObjectMeta<'_>,
+    spec: CsrSpec<'_>,
+    approved: Option<(&str, &str)>,
+) -> Vec<u8> {
+    let (conditions, certificate) = match approved {
+        None => (Vec::new(), None),
+        Some((at, pem)) => (
+            vec![CsrCondition {
+                type_: "Approved",
+                status: "True",
+                reason: "AutoApproved",
+                message: "Auto approving kubelet client certificate after SubjectAccessReview.",
+                last_update_time: at,
+                last_transition_time: at,
+            }],
+            Some(STANDARD.encode(pem)),
+        ),
+    };
+    encode(&Csr {
+        kind: "CertificateSigningRequest",
+        api_version: "certificates.k8s.io/v1",
+        metadata,
+        spec,
+        status: CsrStatus {
+            conditions,
+            certificate,
         },
     })
 }
@@ -170,14 +284,21 @@ struct Details<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     name: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
+    group: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
     kind: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     causes: Vec<Cause<'a>>,
 }
 
+/// metav1.StatusCause.
 #[derive(Serialize)]
 struct Cause<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reason: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    field: &'a str,
 }
 
 fn status(code: u16, reason: &str, message: &str, details: Option<Details<'_>>) -> Vec<u8> {
@@ -207,29 +328,187 @@ pub(crate) fn forbidden(
     name: &str,
     namespace: &str,
 ) -> Vec<u8> {
-    let subject = if name.is_empty() {
+    forbidden_in_group(user, verb, "", resource, name, namespace)
+}
+
+/// `resource` or `resource.group`, as schema.GroupResource prints.
+fn qualified(group: &str, resource: &str) -> String {
+    if group.is_empty() {
         resource.to_owned()
     } else {
-        format!("{resource} \"{name}\"")
-    };
-    let scope = if namespace.is_empty() {
-        "at the cluster scope".to_owned()
+        format!("{resource}.{group}")
+    }
+}
+
+/// `<resource> "<name>" is forbidden: <why>` (errors.NewForbidden).
+fn forbidden_status(group: &str, resource: &str, name: &str, why: &str) -> Vec<u8> {
+    let resource_q = qualified(group, resource);
+    let message = if name.is_empty() {
+        format!("{resource_q} is forbidden: {why}")
     } else {
-        format!("in the namespace \"{namespace}\"")
+        format!("{resource_q} \"{name}\" is forbidden: {why}")
     };
-    let message = format!(
-        "{subject} is forbidden: User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"\" {scope}"
-    );
     status(
         403,
         "Forbidden",
         &message,
         Some(Details {
             name,
+            group,
             kind: resource,
             ..Details::default()
         }),
     )
+}
+
+/// 403 from RBAC for a resource in any API group.
+pub(crate) fn forbidden_in_group(
+    user: &str,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    name: &str,
+    namespace: &str,
+) -> Vec<u8> {
+    let scope = if namespace.is_empty() {
+        "at the cluster scope".to_owned()
+    } else {
+        format!("in the namespace \"{namespace}\"")
+    };
+    let why = format!(
+        "User \"{user}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"
+    );
+    forbidden_status(group, resource, name, &why)
+}
+
+/// 403 from an admission plugin (NodeRestriction).
+pub(crate) fn forbidden_by_admission(
+    group: &str,
+    resource: &str,
+    name: &str,
+    why: &str,
+) -> Vec<u8> {
+    forbidden_status(group, resource, name, why)
+}
+
+/// 409 for a create whose name is taken.
+pub(crate) fn already_exists(group: &str, resource: &str, name: &str) -> Vec<u8> {
+    let message = format!("{} \"{name}\" already exists", qualified(group, resource));
+    status(
+        409,
+        "AlreadyExists",
+        &message,
+        Some(Details {
+            name,
+            group,
+            kind: resource,
+            ..Details::default()
+        }),
+    )
+}
+
+/// One field.Error of apimachinery's validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FieldError {
+    pub field: String,
+    /// The StatusCause reason (field.ErrorType).
+    pub cause: &'static str,
+    /// field.Error.ErrorBody().
+    pub body: String,
+}
+
+impl FieldError {
+    pub fn required(field: &str) -> FieldError {
+        FieldError {
+            field: field.to_owned(),
+            cause: "FieldValueRequired",
+            body: "Required value".to_owned(),
+        }
+    }
+
+    /// `value` already rendered as Go's `%#v` would.
+    pub fn invalid(field: &str, value: &str, detail: &str) -> FieldError {
+        FieldError {
+            field: field.to_owned(),
+            cause: "FieldValueInvalid",
+            body: format!("Invalid value: {value}: {detail}"),
+        }
+    }
+
+    pub fn not_supported(field: &str, value: &str, supported: &[&str]) -> FieldError {
+        let supported: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
+        FieldError {
+            field: field.to_owned(),
+            cause: "FieldValueNotSupported",
+            body: format!(
+                "Unsupported value: {}: supported values: {}",
+                go_quote(value),
+                supported.join(", ")
+            ),
+        }
+    }
+}
+
+/// A string as Go's `%q` prints it (close enough for the lab's inputs).
+pub(crate) fn go_quote(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+/// A byte slice as Go's `%#v` prints it: `[]byte{0x2d, 0x2d}`.
+pub(crate) fn go_bytes(b: &[u8]) -> String {
+    let items: Vec<String> = b.iter().map(|x| format!("0x{x:x}")).collect();
+    format!("[]byte{{{}}}", items.join(", "))
+}
+
+/// 422 from validation (errors.NewInvalid); `kind` like
+/// `CertificateSigningRequest`, `group` empty for the core group.
+pub(crate) fn invalid(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Vec<u8> {
+    let kind_q = if group.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}.{group}")
+    };
+    let each: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.body))
+        .collect();
+    let aggregate = match each.as_slice() {
+        [] => String::new(),
+        [one] => format!(": {one}"),
+        many => format!(": [{}]", many.join(", ")),
+    };
+    let message = format!("{kind_q} \"{name}\" is invalid{aggregate}");
+    status(
+        422,
+        "Invalid",
+        &message,
+        Some(Details {
+            name,
+            group,
+            kind,
+            causes: errors
+                .iter()
+                .map(|e| Cause {
+                    reason: e.cause,
+                    message: &e.body,
+                    field: &e.field,
+                })
+                .collect(),
+        }),
+    )
+}
+
+/// 400 for a body the API server cannot decode.
+pub(crate) fn bad_request(message: &str) -> Vec<u8> {
+    status(400, "BadRequest", message, None)
+}
+
+/// 415 for a body that is not JSON (the lab decodes nothing else).
+pub(crate) fn unsupported_media_type(content_type: &str) -> Vec<u8> {
+    let message = format!(
+        "the body of the request was in an unknown format - accepted media types include: application/json (the lab's subset; got {content_type:?})"
+    );
+    status(415, "UnsupportedMediaType", &message, None)
 }
 
 /// 403 for a path that is not a resource.
@@ -239,13 +518,18 @@ pub(crate) fn forbidden_path(user: &str, path: &str) -> Vec<u8> {
 }
 
 pub(crate) fn not_found(resource: &str, name: &str) -> Vec<u8> {
-    let message = format!("{resource} \"{name}\" not found");
+    not_found_in_group("", resource, name)
+}
+
+pub(crate) fn not_found_in_group(group: &str, resource: &str, name: &str) -> Vec<u8> {
+    let message = format!("{} \"{name}\" not found", qualified(group, resource));
     status(
         404,
         "NotFound",
         &message,
         Some(Details {
             name,
+            group,
             kind: resource,
             ..Details::default()
         }),
@@ -280,7 +564,11 @@ pub(crate) fn server_error(code: u16) -> Vec<u8> {
             "InternalError",
             &format!("Internal error occurred: {CAUSE}"),
             Some(Details {
-                causes: vec![Cause { message: CAUSE }],
+                causes: vec![Cause {
+                    reason: "",
+                    message: CAUSE,
+                    field: "",
+                }],
                 ..Details::default()
             }),
         ),
@@ -330,6 +618,20 @@ mod tests {
     }
 
     #[test]
+    fn bootstrap_kubeconfig_matches_kubeadm_output() {
+        let want = include_str!("../../tests/vectors/kubeadm-join/bootstrap-kubelet.conf");
+        let b64 = want
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("certificate-authority-data: "))
+            .unwrap();
+        let ca = String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap();
+        assert_eq!(
+            bootstrap_kubeconfig(&ca, "https://192.0.2.10:6443", "abcdef.0123456789abcdef"),
+            want
+        );
+    }
+
+    #[test]
     fn cluster_info_body_matches_the_api_server_bytes() {
         let v = cluster_info_vectors();
         let variant = &v["generated"]["variants"]["k8s-1.34-and-later"];
@@ -344,6 +646,7 @@ mod tests {
                 resource_version: meta["resourceVersion"].as_str().unwrap(),
                 creation_timestamp: meta["creationTimestamp"].as_str().unwrap(),
                 labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
             },
             &data,
         );
@@ -384,7 +687,14 @@ mod tests {
             forbidden("system:bootstrap:abcdef", "list", "nodes", "", ""),
             not_found("configmaps", "cluster-info"),
             not_found("nodes", "worker-1"),
+            forbidden_by_admission(
+                "",
+                "nodes",
+                "worker-1",
+                "node \"worker-1\" is not allowed to set the following labels: node-role.kubernetes.io/worker",
+            ),
         ];
+        assert_eq!(got.len(), expected.len());
         for (got, want) in got.iter().zip(&expected) {
             assert_eq!(std::str::from_utf8(got).unwrap(), *want);
         }
@@ -416,10 +726,26 @@ mod tests {
             uid: "u",
             resource_version: "1",
             creation_timestamp: "2026-01-01T00:00:00Z",
-            labels: BTreeMap::new(),
+            labels: well_known_node_labels("worker-1"),
+            annotations: BTreeMap::new(),
         };
-        let body: serde_json::Value =
-            serde_json::from_slice(&node(meta, false, "2026-01-01T00:01:00Z")).unwrap();
+        let taints = [Taint {
+            key: "dedicated".into(),
+            value: String::new(),
+            effect: "NoSchedule".into(),
+        }];
+        let body: serde_json::Value = serde_json::from_slice(&node_object(
+            meta,
+            &taints,
+            false,
+            "2026-01-01T00:01:00Z",
+            "2026-01-01T00:00:00Z",
+        ))
+        .unwrap();
+        assert_eq!(
+            body["spec"]["taints"],
+            serde_json::json!([{"key": "dedicated", "effect": "NoSchedule"}])
+        );
         assert_eq!(body["kind"], "Node");
         assert_eq!(body["metadata"]["name"], "worker-1");
         assert_eq!(

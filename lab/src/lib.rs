@@ -17,12 +17,15 @@
 
 mod apiserver;
 mod controlplane;
+mod csr;
 mod faults;
 mod https;
 pub mod jws;
 mod kube;
+mod nodes;
 mod pki;
 mod random;
+mod standin;
 mod timefmt;
 
 use std::fmt;
@@ -31,27 +34,58 @@ use std::io::{self, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use rustls::ServerConfig;
+use rcgen::{Issuer, KeyPair};
 use rustls::crypto::ring::default_provider;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{RootCertStore, ServerConfig};
 
+pub use csr::CsrRecord;
 pub use faults::{Fault, RetryAfter};
+pub use kube::Taint;
+pub use nodes::{NodeRecord, is_kubelet_label, is_kubernetes_label, unknown_node_labels_message};
+pub use standin::standin_kubelet_binary;
 
 use apiserver::{ApiServer, ServingCerts};
 use controlplane::{ControlPlane, Tokens};
 use faults::Plan;
-use https::{RequestLog, Running, ServerParts, Stop};
+use https::{OptionalClientCert, RequestLog, Running, ServerParts, Stop};
+
+/// `signerName` of a kubelet's client-certificate CSR.
+pub const KUBELET_CLIENT_SIGNER: &str = csr::KUBELET_CLIENT_SIGNER;
 
 /// What to start. `LabConfig::default()` is a healthy lab.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LabConfig {
     faults: Vec<Fault>,
     api_max_in_flight: Option<usize>,
     nodes: Vec<(String, bool)>,
+    node_ready_on_register: bool,
+    csr_approval_delay: Duration,
     bootstrap_token: Option<String>,
     endpoints_before: Vec<String>,
     ca_cert_hashes: Option<Vec<String>>,
     log_requests: bool,
+}
+
+impl Default for LabConfig {
+    fn default() -> LabConfig {
+        LabConfig {
+            faults: Vec::new(),
+            api_max_in_flight: None,
+            nodes: Vec::new(),
+            node_ready_on_register: true,
+            csr_approval_delay: Duration::ZERO,
+            bootstrap_token: None,
+            endpoints_before: Vec::new(),
+            ca_cert_hashes: None,
+            log_requests: false,
+        }
+    }
 }
 
 impl LabConfig {
@@ -74,6 +108,21 @@ impl LabConfig {
     pub fn node(mut self, name: &str, ready: bool) -> Self {
         self.nodes.retain(|(n, _)| n != name);
         self.nodes.push((name.to_owned(), ready));
+        self
+    }
+
+    /// Whether a Node a kubelet registers (`POST /api/v1/nodes`) starts
+    /// Ready (the default) or NotReady; [`Lab::set_node_ready`] changes it.
+    pub fn node_ready_on_register(mut self, ready: bool) -> Self {
+        self.node_ready_on_register = ready;
+        self
+    }
+
+    /// How long after its creation a kubelet client CSR shows as approved
+    /// and signed (default: at once, i.e. by the first GET after the POST,
+    /// whose own answer never carries a status).
+    pub fn csr_approval_delay(mut self, d: Duration) -> Self {
+        self.csr_approval_delay = d;
         self
     }
 
@@ -133,8 +182,23 @@ pub struct Request {
     pub target: String,
     /// In the order and spelling sent.
     pub headers: Vec<(String, String)>,
+    /// The body (`Content-Length` bytes; empty without one).
+    pub body: Vec<u8>,
+    /// The certificate the client presented in the TLS handshake. Only the
+    /// API server asks for one.
+    pub client_cert: Option<ClientCert>,
     /// The status the lab answered with; None while still being answered.
     pub status: Option<u16>,
+}
+
+/// A client certificate as the API server received it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCert {
+    /// The leaf certificate, DER.
+    pub der: Vec<u8>,
+    /// Whether it chains to the cluster CA and is within its validity (the
+    /// x509 authenticator's verdict; an untrusted one is answered 401).
+    pub trusted: bool,
 }
 
 impl Request {
@@ -166,8 +230,26 @@ pub struct Lab {
     single_use_openapi_token: String,
     expired_openapi_token: String,
     log: Arc<RequestLog>,
+    api: Arc<ApiServer>,
+    cluster_ca: Arc<Issuer<'static, KeyPair>>,
     stop: Arc<Stop>,
     servers: Vec<Running>,
+}
+
+/// A client certificate issued by the cluster CA, with its key.
+#[derive(Clone)]
+pub struct IssuedCert {
+    pub cert_pem: String,
+    /// PKCS#8.
+    pub key_pem: String,
+}
+
+impl fmt::Debug for IssuedCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedCert")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Lab {
@@ -190,12 +272,18 @@ fn is_bootstrap_token(t: &str) -> bool {
     matches!(t.split_once('.'), Some((id, secret)) if ok(id, 6) && ok(secret, 16))
 }
 
-fn tls_config(resolver: Arc<dyn rustls::server::ResolvesServerCert>) -> io::Result<ServerConfig> {
-    let mut config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
+fn tls_config(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> io::Result<ServerConfig> {
+    let builder = ServerConfig::builder_with_provider(Arc::new(default_provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(io::Error::other)?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .map_err(io::Error::other)?;
+    let builder = match client_verifier {
+        Some(inner) => builder.with_client_cert_verifier(Arc::new(OptionalClientCert { inner })),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(resolver);
     // Only HTTP/1.1 is spoken; saying so stops an h2-capable client from
     // trying HTTP/2.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -236,15 +324,19 @@ impl Lab {
         let stop = Stop::new();
         let log = Arc::new(RequestLog::new(cfg.log_requests));
 
-        let api = ApiServer::new(apiserver::Setup {
+        let api = Arc::new(ApiServer::new(apiserver::Setup {
             plan: &plan,
             bootstrap_token: &bootstrap_token,
             cluster_ca_pem: &pki.cluster_ca_pem,
             server_url: &api_server_url,
             nodes: &cfg.nodes,
+            node_ready_on_register: cfg.node_ready_on_register,
+            csr_approval_delay: cfg.csr_approval_delay,
+            cluster_ca: Arc::clone(&pki.cluster_ca),
             max_in_flight: cfg.api_max_in_flight,
             stop: Arc::clone(&stop),
-        });
+        }));
+        let client_verifier = cluster_client_verifier(&pki.cluster_ca_pem)?;
         let mut endpoints = cfg.endpoints_before;
         endpoints.push(api_server_url.clone());
         let pins = cfg
@@ -262,14 +354,17 @@ impl Lab {
             Arc::clone(&stop),
         );
 
-        let api_tls = tls_config(Arc::new(ServingCerts::new(
-            Arc::clone(&pki.api_server),
-            pki.impostor_api_server.clone(),
-        )))?;
-        let cp_tls = tls_config(Arc::new(ServingCerts::new(
-            Arc::clone(&pki.control_plane),
+        let api_tls = tls_config(
+            Arc::new(ServingCerts::new(
+                Arc::clone(&pki.api_server),
+                pki.impostor_api_server.clone(),
+            )),
+            Some(Arc::clone(&client_verifier)),
+        )?;
+        let cp_tls = tls_config(
+            Arc::new(ServingCerts::new(Arc::clone(&pki.control_plane), None)),
             None,
-        )))?;
+        )?;
 
         let mut lab = Lab {
             control_plane_url,
@@ -282,6 +377,8 @@ impl Lab {
             single_use_openapi_token,
             expired_openapi_token,
             log: Arc::clone(&log),
+            api: Arc::clone(&api),
+            cluster_ca: pki.cluster_ca,
             stop: Arc::clone(&stop),
             servers: Vec::new(),
         };
@@ -292,6 +389,7 @@ impl Lab {
             ServerParts {
                 server: Server::ControlPlane,
                 tls: Arc::new(cp_tls),
+                client_verifier: None,
                 handler: Arc::new(cp),
                 log: Arc::clone(&log),
                 stop: Arc::clone(&stop),
@@ -302,7 +400,8 @@ impl Lab {
             ServerParts {
                 server: Server::ApiServer,
                 tls: Arc::new(api_tls),
-                handler: Arc::new(api),
+                client_verifier: Some(client_verifier),
+                handler: api,
                 log,
                 stop,
             },
@@ -372,11 +471,61 @@ impl Lab {
         self.log.clear();
     }
 
+    /// Every CertificateSigningRequest created, in creation order.
+    pub fn csrs(&self) -> Vec<CsrRecord> {
+        self.api.csrs.records()
+    }
+
+    /// Every Node, configured ones first, then registered ones in
+    /// registration order.
+    pub fn nodes(&self) -> Vec<NodeRecord> {
+        self.api.nodes.records()
+    }
+
+    /// Sets a Node's Ready condition (as its kubelet's status updates
+    /// would); false if there is no Node of that name.
+    pub fn set_node_ready(&self, name: &str, ready: bool) -> bool {
+        self.api.nodes.set_ready(name, ready)
+    }
+
+    /// A client certificate from the cluster CA with this subject, valid
+    /// for a year, ExtendedKeyUsage clientAuth, for a fresh P-256 key: what
+    /// an admin's or another node's credentials look like to the API
+    /// server. `organizations` are the groups.
+    pub fn issue_client_cert(
+        &self,
+        common_name: &str,
+        organizations: &[&str],
+    ) -> io::Result<IssuedCert> {
+        let organizations: Vec<String> = organizations.iter().map(|o| (*o).to_owned()).collect();
+        let (cert_pem, key_pem) = pki::issue_client_cert(
+            &self.cluster_ca,
+            &pki::ClientCertRequest {
+                common_name,
+                organizations: &organizations,
+                key_encipherment: false,
+                validity: time::Duration::days(365),
+            },
+        )?;
+        Ok(IssuedCert { cert_pem, key_pem })
+    }
+
+    /// The bootstrap kubeconfig kubeadm writes for the kubelet
+    /// (`/etc/kubernetes/bootstrap-kubelet.conf`, in client-go's YAML) for
+    /// this lab: its API server, the cluster CA, the bootstrap token.
+    pub fn bootstrap_kubeconfig(&self) -> String {
+        kube::bootstrap_kubeconfig(
+            &self.cluster_ca_pem,
+            &self.api_server_url,
+            &self.bootstrap_token,
+        )
+    }
     /// Writes what a shell script needs to use the lab into `dir` (created
     /// 0700 if missing): `control-plane-ca.pem`, `cluster-ca.pem`, the
     /// tokens as 0600 files without trailing newline (`openapi-token`,
     /// `openapi-token-single-use`, `openapi-token-expired`,
-    /// `bootstrap-token`), and `lab.env`, shell-sourceable `LAB_*=` lines
+    /// `bootstrap-token`), `bootstrap-kubelet.conf` (0600, see
+    /// [`Lab::bootstrap_kubeconfig`]), and `lab.env`, shell-sourceable `LAB_*=` lines
     /// that name the files but hold no secret.
     pub fn write_files(&self, dir: &Path) -> io::Result<()> {
         DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
@@ -392,6 +541,10 @@ impl Lab {
         )?;
         write_secret(&path("openapi-token-expired"), &self.expired_openapi_token)?;
         write_secret(&path("bootstrap-token"), &self.bootstrap_token)?;
+        write_secret(
+            &path("bootstrap-kubelet.conf"),
+            &self.bootstrap_kubeconfig(),
+        )?;
 
         let vars = [
             ("LAB_CONTROL_PLANE", self.control_plane_url.clone()),
@@ -414,6 +567,10 @@ impl Lab {
                 "LAB_BOOTSTRAP_TOKEN_FILE",
                 path("bootstrap-token").display().to_string(),
             ),
+            (
+                "LAB_BOOTSTRAP_KUBECONFIG",
+                path("bootstrap-kubelet.conf").display().to_string(),
+            ),
         ];
         let env: String = vars
             .iter()
@@ -421,6 +578,20 @@ impl Lab {
             .collect();
         fs::write(path("lab.env"), env)
     }
+}
+
+/// Trusts client certificates from the cluster CA only. The CA certificate
+/// is a trust anchor, so even a flawed one (`CaNotCa`, `CaExpired`) still
+/// verifies the client certificates its key signs.
+fn cluster_client_verifier(cluster_ca_pem: &str) -> io::Result<Arc<dyn ClientCertVerifier>> {
+    let mut roots = RootCertStore::empty();
+    let der = CertificateDer::from_pem_slice(cluster_ca_pem.as_bytes())
+        .map_err(|e| io::Error::other(format!("cluster CA: {e}")))?;
+    roots.add(der).map_err(io::Error::other)?;
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::new(default_provider()))
+        .allow_unauthenticated()
+        .build()
+        .map_err(io::Error::other)
 }
 
 /// Creates or replaces a file readable by its owner only.
@@ -477,6 +648,8 @@ mod tests {
             method: "GET".into(),
             target: "/v1/node-attach?x=1".into(),
             headers: vec![("User-Agent".into(), "t".into())],
+            body: Vec::new(),
+            client_cert: None,
             status: None,
         };
         assert_eq!(r.path(), "/v1/node-attach");

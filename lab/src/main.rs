@@ -18,6 +18,7 @@ on 127.0.0.1, each with its own CA. Writes into DIR (created 0700):
   control-plane-ca.pem  cluster-ca.pem  lab.env
   openapi-token  openapi-token-single-use  openapi-token-expired
   bootstrap-token       (token files are 0600, without trailing newline)
+  bootstrap-kubelet.conf  (0600: kubeadm's bootstrap kubeconfig for the lab)
 then prints `ready <control-plane-url> <api-server-url>` on stdout and serves
 until killed (SIGTERM/SIGINT) or until the lifetime passes.
 
@@ -26,6 +27,11 @@ Options:
   --fault NAME[=VALUE]    inject a failure; repeatable (see below)
   --node NAME[=STATE]     register a Node; STATE is ready (default) or not-ready
   --api-max-in-flight N   beyond N concurrent API-server requests answer 429
+  --node-not-ready-on-register
+                          Nodes kubelets register start NotReady
+  --csr-approval-delay SECONDS
+                          kubelet CSRs show as approved this long after
+                          creation (default 0)
   --lifetime SECONDS      exit after this long (default 600)
   --quiet                 do not log requests to stderr
   -h, --help              show this help
@@ -46,6 +52,7 @@ Faults (VALUE defaults in brackets):
   ca-expired                           the kubeconfig CA expired in 2001
   different-cert-after-trust           later TLS handshakes show an impostor cert
   cluster-info-changed                 the 2nd cluster-info differs from the 1st
+  csr-never-approved                   kubelet CSRs are created, never signed
 ";
 
 struct Serve {
@@ -178,6 +185,16 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
                 );
             }
             "--quiet" => config = config.log_requests(false),
+            "--node-not-ready-on-register" => config = config.node_ready_on_register(false),
+            "--csr-approval-delay" => {
+                let v = value("--csr-approval-delay")?;
+                let d = v
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    .ok_or_else(|| format!("--csr-approval-delay: not seconds: '{v}'"))?;
+                config = config.csr_approval_delay(d);
+            }
             other => return Err(format!("unknown option '{other}'")),
         }
     }
@@ -248,6 +265,7 @@ fn parse_fault(spec: &str) -> Result<Fault, String> {
         "ca-expired" => no_value(Fault::CaExpired),
         "different-cert-after-trust" => no_value(Fault::DifferentCertAfterTrust),
         "cluster-info-changed" => no_value(Fault::ClusterInfoChanged),
+        "csr-never-approved" => no_value(Fault::CsrNeverApproved),
         _ => Err(format!(
             "unknown fault '{name}' (see attach-node-lab --help)"
         )),
@@ -306,8 +324,9 @@ mod tests {
         assert!(parse(args("serve --dir d --bogus")).is_err());
         assert!(parse(args("serve --dir d --lifetime soon")).is_err());
         assert!(parse(args("serve --dir d --node n=sleepy")).is_err());
+        assert!(parse(args("serve --dir d --csr-approval-delay never")).is_err());
         let Ok(Command::Serve(s)) = parse(args(
-            "serve --dir=d --fault tampered-jws --fault=api-server-503=1 --node n=not-ready --lifetime 3 --quiet",
+            "serve --dir=d --fault tampered-jws --fault=api-server-503=1 --node n=not-ready --lifetime 3 --quiet --node-not-ready-on-register --csr-approval-delay 0.5 --fault csr-never-approved",
         )) else {
             panic!("should parse");
         };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData as _, SanType, SerialNumber,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
 };
 use rustls::crypto::ring::default_provider;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -41,6 +41,9 @@ const BACKDATE: Duration = Duration::minutes(5);
 pub(crate) struct Pki {
     /// The cluster CA exactly as it goes into the kubeconfig.
     pub cluster_ca_pem: String,
+    /// The cluster CA's key and name, for signing kubelet client
+    /// certificates as kube-controller-manager does.
+    pub cluster_ca: Arc<Issuer<'static, KeyPair>>,
     /// `sha256:<hex>` of the cluster CA's SubjectPublicKeyInfo.
     pub ca_cert_hash: String,
     pub api_server: Arc<CertifiedKey>,
@@ -91,6 +94,7 @@ pub(crate) fn generate(flaw: CaFlaw, with_impostor: bool) -> io::Result<Pki> {
 
     Ok(Pki {
         cluster_ca_pem: ca_cert.pem(),
+        cluster_ca: Arc::new(ca_issuer),
         ca_cert_hash,
         api_server,
         impostor_api_server,
@@ -167,6 +171,61 @@ fn leaf(
         vec![cert.der().clone()],
         signing_key,
     )))
+}
+
+/// What kube-controller-manager's signer puts in a client certificate.
+pub(crate) struct ClientCertRequest<'a> {
+    pub common_name: &'a str,
+    pub organizations: &'a [String],
+    /// KeyUsage bits; ExtendedKeyUsage is always clientAuth.
+    pub key_encipherment: bool,
+    pub validity: Duration,
+}
+
+/// Signs a client certificate for `public_key` with the cluster CA, the way
+/// the `kubernetes.io/kube-apiserver-client-kubelet` signer does: random
+/// 128-bit serial, back-dated five minutes, CA:FALSE, the CA's key id as
+/// AuthorityKeyIdentifier. Returns the PEM.
+pub(crate) fn sign_client_cert(
+    ca: &Issuer<'_, KeyPair>,
+    req: &ClientCertRequest<'_>,
+    public_key: &impl PublicKeyData,
+) -> io::Result<String> {
+    let now = OffsetDateTime::now_utc();
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    // Go's pkix.Name puts O before CN.
+    for o in req.organizations {
+        name.push(DnType::OrganizationName, o.as_str());
+    }
+    name.push(DnType::CommonName, req.common_name);
+    params.distinguished_name = name;
+    params.not_before = now - BACKDATE;
+    params.not_after = now + req.validity;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    if req.key_encipherment {
+        params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+    }
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    let mut serial = [0u8; 16];
+    crate::random::fill(&mut serial);
+    serial[0] &= 0x7f;
+    params.serial_number = Some(SerialNumber::from_slice(&serial));
+    let cert = params.signed_by(public_key, ca).map_err(io::Error::other)?;
+    Ok(cert.pem())
+}
+
+/// A fresh P-256 key and a client certificate for it from the cluster CA.
+/// Returns (certificate PEM, PKCS#8 key PEM).
+pub(crate) fn issue_client_cert(
+    ca: &Issuer<'_, KeyPair>,
+    req: &ClientCertRequest<'_>,
+) -> io::Result<(String, String)> {
+    let key = KeyPair::generate().map_err(io::Error::other)?;
+    let cert = sign_client_cert(ca, req, &key)?;
+    Ok((cert, key.serialize_pem()))
 }
 
 fn dn(cn: &str) -> DistinguishedName {

@@ -71,6 +71,20 @@ fn serve_writes_files_and_answers() {
     assert_eq!(info["apiServerEndpoints"][0], api);
     assert_eq!(info["bootstrapToken"], read("bootstrap-token"));
 
+    // What a kubelet (or the stand-in) needs for its TLS bootstrap.
+    let bootstrap_conf = read("bootstrap-kubelet.conf");
+    assert!(bootstrap_conf.contains(&format!("    server: {api}\n")));
+    assert!(bootstrap_conf.contains(&format!("    token: {}\n", read("bootstrap-token"))));
+    assert!(env.contains("LAB_BOOTSTRAP_KUBECONFIG='"));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.join("bootstrap-kubelet.conf"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
     let cluster_ca = read("cluster-ca.pem");
     let ci = get(
         api,

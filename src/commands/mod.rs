@@ -5,3 +5,4 @@ pub mod join;
 pub mod plan_view;
 pub mod reset;
 pub mod status;
+pub mod uninstall;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 
 pub enum Trust<'a> {
@@ -116,6 +116,38 @@ pub fn client_config(trust: &Trust<'_>) -> ClientConfig {
     }
 }
 
+/// Like [`client_config`], presenting a client certificate (PEM chain and
+/// PEM key, which may be the same text).
+pub fn client_config_with_cert(ca_pem: &str, cert_pem: &str, key_pem: &str) -> ClientConfig {
+    let provider = Arc::new(ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap()
+}
+
+/// `method base_url + target` with a JSON body (if any), over `config`.
+pub fn send(
+    config: Arc<ClientConfig>,
+    base_url: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> io::Result<Reply> {
+    exchange(config, base_url, method, target, headers, body)
+}
+
 /// `GET base_url + target`, with extra headers, and reads the whole answer
 /// (the lab closes every connection after one response).
 pub fn get(
@@ -135,6 +167,17 @@ pub fn get_with(
     target: &str,
     headers: &[(&str, &str)],
 ) -> io::Result<Reply> {
+    exchange(config, base_url, "GET", target, headers, None)
+}
+
+fn exchange(
+    config: Arc<ClientConfig>,
+    base_url: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> io::Result<Reply> {
     let host_port = base_url.strip_prefix("https://").expect("https URL");
     let addr: SocketAddr = host_port.parse().expect("IP:port URL");
     let server_name = ServerName::IpAddress(addr.ip().into());
@@ -144,12 +187,23 @@ pub fn get_with(
     let mut tls = StreamOwned::new(conn, sock);
 
     let mut request =
-        format!("GET {target} HTTP/1.1\r\nHost: {host_port}\r\nUser-Agent: lab-test\r\n");
+        format!("{method} {target} HTTP/1.1\r\nHost: {host_port}\r\nUser-Agent: lab-test\r\n");
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
+    if let Some(body) = body {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            request.push_str("Content-Type: application/json\r\n");
+        }
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
-    tls.write_all(request.as_bytes())?;
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body.unwrap_or_default());
+    tls.write_all(&bytes)?;
     tls.flush()?;
 
     let mut raw = Vec::new();
