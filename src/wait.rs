@@ -26,7 +26,9 @@ pub enum Wait {
 }
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-const POLL: Duration = Duration::from_secs(1);
+/// Cheap until the kubelet has credentials (a file read), so the wait can
+/// notice them promptly.
+const POLL: Duration = Duration::from_millis(250);
 
 #[derive(Deserialize)]
 struct KubeletConf {

@@ -582,6 +582,7 @@ fn live_join_then_reset_on_a_booted_host() {
     }
     assert!(err.contains("TLS bootstrap done"), "{err}");
     assert!(err.contains("is registered"), "{err}");
+    print_stage_times(&err);
 
     assert!(m.is_active("kubelet.service"), "the kubelet runs");
     assert_eq!(
@@ -673,5 +674,41 @@ fn the_wait_timeout_is_exit_7_with_a_diagnosis() {
     assert!(
         err.contains("kubelet.service is enabled and running"),
         "{err}"
+    );
+}
+
+/// Prints when each stage of a join happened, from the timestamps of its
+/// own log lines (BENCHMARKS.md quotes these).
+fn print_stage_times(stderr: &str) {
+    let stamp = |line: &str| -> Option<f64> {
+        // 2026-11-24T16:34:50.123456Z
+        let t = line.split_whitespace().next()?;
+        let hms = t.split('T').nth(1)?.trim_end_matches('Z');
+        let mut parts = hms.split(':');
+        let (h, m, sec): (f64, f64, f64) = (
+            parts.next()?.parse().ok()?,
+            parts.next()?.parse().ok()?,
+            parts.next()?.parse().ok()?,
+        );
+        Some(h * 3600.0 + m * 60.0 + sec)
+    };
+    let lines: Vec<&str> = stderr.lines().collect();
+    let Some(start) = lines.first().and_then(|l| stamp(l)) else {
+        return;
+    };
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(needle))
+            .and_then(|l| stamp(l))
+            .map(|t| format!("{:.0} ms", (t - start) * 1000.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    eprintln!(
+        "[e2e] join stages from the first log line: cluster verified {}, kubelet started {}, TLS bootstrap done {}, Node registered {}",
+        at("re-fetched over TLS"),
+        at("waiting up to"),
+        at("TLS bootstrap done"),
+        at("is registered"),
     );
 }
