@@ -331,7 +331,7 @@ pub fn undo(
                 // there before (otherwise prior is not Absent).
                 if entry.prior == Prior::Absent {
                     points.tick("remove", &path)?;
-                    remove_tree(&path)?;
+                    fsops::remove_tree(&path).map_err(|e| host_err("remove", &path, e))?;
                     undone.removed.push(entry.path.clone());
                 }
                 false
@@ -405,16 +405,6 @@ fn stop_unit(unit: &str, enabled_before: &str, active_before: bool) -> Result<()
         system::systemctl(&["disable", unit]).map_err(fail)?;
     }
     Ok(())
-}
-
-fn remove_tree(path: &Path) -> Result<()> {
-    let r = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    };
-    r.map_err(|e| host_err("remove", path, e))
 }
 
 /// Runs the Plan's actions on the live host, journaling what each one

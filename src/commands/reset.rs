@@ -142,12 +142,7 @@ fn fallback(root: &Root, dry_run: bool, format: OutputFormat) -> Result<String> 
     if !dry_run {
         for p in &gone {
             let path = root.path(p);
-            let r = if path.is_dir() && !path.is_symlink() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                fsops::remove_file(&path)
-            };
-            r.map_err(|e| {
+            fsops::remove_tree(&path).map_err(|e| {
                 Error::new(
                     Class::HostChange,
                     format!("cannot remove {}: {e}", path.display()),

@@ -36,12 +36,7 @@ pub fn run(s: &ResetSettings) -> Result<String> {
             continue;
         }
         if !s.dry_run {
-            let r = if path.is_dir() && !path.is_symlink() {
-                std::fs::remove_dir_all(&path)
-            } else {
-                fsops::remove_file(&path)
-            };
-            r.map_err(|e| {
+            fsops::remove_tree(&path).map_err(|e| {
                 Error::new(
                     Class::HostChange,
                     format!("cannot remove {}: {e}", path.display()),

@@ -148,6 +148,23 @@ pub fn remove_file(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Removes a file, a symlink (never what it points to) or a whole
+/// directory tree, durably. Absent is fine.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            fs::remove_dir_all(path)?;
+            match path.parent() {
+                Some(parent) => sync_dir(parent),
+                None => Ok(()),
+            }
+        }
+        Ok(_) => remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates one directory with exactly `mode` (never wider, even before the
 /// chmod that undoes the umask).
 pub fn create_dir(path: &Path, mode: u32) -> io::Result<()> {
