@@ -712,3 +712,64 @@ fn print_stage_times(stderr: &str) {
         at("is registered"),
     );
 }
+
+/// A join killed half-way on a real host (abort at journal points spread
+/// over the run, like SIGKILL) is finished by running it again, and the
+/// reset after it leaves the machine as it was.
+#[test]
+fn a_crashed_live_join_resumes_then_resets() {
+    let Some(_t) = harness::begin("a_crashed_live_join_resumes_then_resets") else {
+        return;
+    };
+    let m = machine("crash")
+        .private_network()
+        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+        .bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+        .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+        .boot();
+    let lab = LabInMachine::start(&m, &[]);
+    lab.hand_over(&m);
+    m.daemon_reload();
+    let before = m.sh(FINGERPRINT);
+    let args = join_args(&lab);
+    // Points are counted per run, and a resumed run skips what is done:
+    // crashing each run at its 4th point moves the join a little further
+    // every time.
+    for point in ["4", "4", "4"] {
+        let crash = format!("ATTACH_NODE_TEST_CRASH_AT={point}");
+        let mut argv: Vec<&str> = vec!["env", &crash];
+        argv.extend(args.iter().map(String::as_str));
+        let out = m.exec(&argv);
+        assert!(
+            !out.status.success(),
+            "the join ran through point {point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status = m.run(&[GUEST_BIN, "status", "--output", "json"]);
+        assert!(
+            status.contains("\"state\": \"joining\""),
+            "after a crash at {point}: {status}"
+        );
+    }
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    argv.extend(["--wait-timeout", "60s"]);
+    let out = m.exec(&argv);
+    if !out.status.success() {
+        m.fail(&format!(
+            "the resumed join failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    assert!(m.is_active("kubelet.service"));
+    let out = m.exec(&[GUEST_BIN, "reset"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        m.sh(FINGERPRINT),
+        before,
+        "reset after a crash and a resume"
+    );
+}
