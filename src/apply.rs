@@ -564,13 +564,7 @@ fn record_kubelet_owned(
         kind: Kind::KubeletOwned,
         path: path.to_owned(),
         // Something there already is not ours to remove.
-        prior: if there {
-            Prior::Symlink {
-                target: "(present before the join)".into(),
-            }
-        } else {
-            Prior::Absent
-        },
+        prior: if there { Prior::Present } else { Prior::Absent },
         written: None,
         mode: None,
         done: true,
@@ -628,7 +622,7 @@ fn is_prior(found: &Found, prior: &Prior) -> bool {
 
 fn restore(store: &Store, path: &Path, prior: &Prior) -> Result<()> {
     match prior {
-        Prior::Value { .. } | Prior::Unit { .. } => Ok(()),
+        Prior::Value { .. } | Prior::Unit { .. } | Prior::Present => Ok(()),
         Prior::Absent => fsops::remove_file(path).map_err(|e| host_err("remove", path, e)),
         Prior::Symlink { target } => {
             fsops::symlink_atomic(path, target).map_err(|e| host_err("restore", path, e))

@@ -68,6 +68,9 @@ pub enum Prior {
     Value {
         value: String,
     },
+    /// Something was there that attach-node neither wrote nor backed up
+    /// (the kubelet's own credentials from before): never removed.
+    Present,
     /// A systemd unit's state.
     Unit {
         enabled: String,
