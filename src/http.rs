@@ -77,11 +77,24 @@ impl HttpClient {
         bearer: Option<&str>,
         timeout: Duration,
     ) -> Result<Reply, FetchError> {
+        self.get_capped(url, bearer, timeout, BODY_CAP, REQUEST_TIMEOUT)
+    }
+
+    /// [`HttpClient::get`] with another body cap and per-request bound, for
+    /// downloads (artifacts) that are large by nature.
+    pub fn get_capped(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        timeout: Duration,
+        cap: usize,
+        request_timeout: Duration,
+    ) -> Result<Reply, FetchError> {
         let mut req = self
             .inner
             .get(url)
             .header(ACCEPT, "application/json")
-            .timeout(timeout.min(REQUEST_TIMEOUT));
+            .timeout(timeout.min(request_timeout));
         if let Some(bearer) = bearer {
             let mut value = HeaderValue::try_from(format!("Bearer {bearer}")).map_err(|_| {
                 FetchError::Transient("the token cannot be sent in a header".into())
@@ -97,14 +110,14 @@ impl HttpClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        if resp.content_length().is_some_and(|n| n > BODY_CAP as u64) {
+        if resp.content_length().is_some_and(|n| n > cap as u64) {
             return Err(FetchError::TooLarge);
         }
         let mut body = Vec::new();
-        resp.take(BODY_CAP as u64 + 1)
+        resp.take(cap as u64 + 1)
             .read_to_end(&mut body)
             .map_err(|e| FetchError::Transient(format!("reading the answer failed: {e}")))?;
-        if body.len() > BODY_CAP {
+        if body.len() > cap {
             return Err(FetchError::TooLarge);
         }
         tracing::debug!(%url, status, bytes = body.len(), "answer");

@@ -9,6 +9,7 @@
 //! ([`trust`], [`discovery`]) before anything is trusted.
 
 pub mod apply;
+pub mod artifacts;
 pub mod cli;
 pub mod clusterinfo;
 pub mod commands;

@@ -754,3 +754,75 @@ fn uninstall_leaves_no_trace_of_attach_node() {
         "uninstall left something behind"
     );
 }
+
+#[test]
+fn artifacts_are_checked_installed_and_removed() {
+    let crictl = b"#!/bin/sh\necho crictl\n".to_vec();
+    let kubelet = vec![0x7f, b'E', b'L', b'F', 0, 1, 2, 3];
+    let f = lab(LabConfig::default()
+        .artifact("crictl", crictl.clone())
+        .artifact("kubelet", kubelet.clone()));
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+    let run = f.join(root.path(), &["--dry-run"], &[]);
+    run.expect(0);
+    assert!(
+        run.stdout
+            .contains("create    /usr/local/bin/kubelet (0755)"),
+        "{}",
+        run.stdout
+    );
+    f.join(root.path(), &[], &[])
+        .expect(0)
+        .stderr_has("sha256 verified");
+    let r = root.path();
+    assert_eq!(
+        std::fs::read(r.join("usr/local/bin/crictl")).unwrap(),
+        crictl
+    );
+    assert_eq!(
+        std::fs::read(r.join("usr/local/bin/kubelet")).unwrap(),
+        kubelet
+    );
+    assert_eq!(
+        std::fs::metadata(r.join("usr/local/bin/kubelet"))
+            .unwrap()
+            .mode()
+            & 0o777,
+        0o755
+    );
+    // a kubelet that came as an artifact gets the package's unit, and the
+    // drop-in runs it from where it was installed
+    let unit = std::fs::read_to_string(r.join("etc/systemd/system/kubelet.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/kubelet\n"),
+        "{unit}"
+    );
+    let dropin =
+        std::fs::read_to_string(r.join("etc/systemd/system/kubelet.service.d/10-kubeadm.conf"))
+            .unwrap();
+    assert!(
+        dropin.contains("ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS"),
+        "{dropin}"
+    );
+    f.reset(r, &[]).expect(0);
+    assert_eq!(
+        snapshot(r, true),
+        before,
+        "reset removes the artifacts and their directory"
+    );
+}
+
+#[test]
+fn a_corrupted_artifact_is_exit_4_and_nothing_is_written() {
+    let f = lab(LabConfig::default()
+        .artifact("crictl", b"x".to_vec())
+        .fault(attach_node_lab::Fault::ArtifactCorrupted));
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+    f.join(root.path(), &[], &[])
+        .expect(4)
+        .stderr_has("sha256")
+        .stderr_has("refusing to install");
+    assert_eq!(snapshot(root.path(), false), before);
+}

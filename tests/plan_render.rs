@@ -63,6 +63,7 @@ fn minimal() -> NodeInputs {
         provider_id: None,
         runtime: RuntimeSpec::default(),
         systemd_resolved: false,
+        artifacts: Vec::new(),
     }
 }
 

@@ -34,6 +34,46 @@ struct ClusterInfo<'a> {
     cluster_dns: [&'a str; 1],
     cluster_domain: &'a str,
     node: NodeSettings<'a>,
+    #[serde(skip_serializing_if = "<[ArtifactEntry]>::is_empty")]
+    artifacts: &'a [ArtifactEntry],
+}
+
+#[derive(Serialize, Clone)]
+pub(crate) struct ArtifactEntry {
+    name: String,
+    url: String,
+    sha256: String,
+}
+
+/// Files the control plane serves under /artifacts/, and their entries.
+pub(crate) struct Artifacts {
+    entries: Vec<ArtifactEntry>,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Artifacts {
+    pub fn new(base: &str, artifacts: Vec<(String, Vec<u8>)>, corrupted: bool) -> Artifacts {
+        use sha2::Digest;
+        let mut entries = Vec::new();
+        let mut files = BTreeMap::new();
+        for (name, mut bytes) in artifacts {
+            let sum: String = sha2::Sha256::digest(&bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            entries.push(ArtifactEntry {
+                url: format!("{base}/artifacts/{name}"),
+                sha256: sum,
+                name: name.clone(),
+            });
+            if corrupted {
+                // Served differently from what the checksum promises.
+                bytes.push(b'!');
+            }
+            files.insert(name, bytes);
+        }
+        Artifacts { entries, files }
+    }
 }
 
 #[derive(Serialize)]
@@ -62,6 +102,7 @@ pub(crate) struct ControlPlane {
     status: Option<u16>,
     slow: Option<Duration>,
     body: Vec<u8>,
+    artifacts: BTreeMap<String, Vec<u8>>,
     stop: Arc<Stop>,
 }
 
@@ -72,6 +113,7 @@ impl ControlPlane {
         endpoints: &[String],
         bootstrap_token: &str,
         ca_cert_hashes: &[String],
+        artifacts: Artifacts,
         stop: Arc<Stop>,
     ) -> ControlPlane {
         let info = ClusterInfo {
@@ -87,6 +129,7 @@ impl ControlPlane {
                 labels: BTreeMap::from([("lab.attach-node.dev/pool", "default")]),
                 name_source: "hostname",
             },
+            artifacts: &artifacts.entries,
         };
         let body = match plan.cp_body {
             ControlPlaneBody::Normal => serde_json::to_vec(&info),
@@ -114,6 +157,7 @@ impl ControlPlane {
             status: plan.cp_status,
             slow: plan.cp_slow,
             body,
+            artifacts: artifacts.files,
             stop,
         }
     }
@@ -153,6 +197,13 @@ impl Handler for ControlPlane {
     fn handle(&self, req: &Request) -> Response {
         if let Some(d) = self.slow {
             self.stop.sleep(d);
+        }
+        if let Some(name) = req.path().strip_prefix("/artifacts/") {
+            // Public downloads, like a release bucket: no token.
+            return match self.artifacts.get(name) {
+                Some(bytes) => Response::new(200, "application/octet-stream", bytes.clone()),
+                None => error(404, "no such artifact"),
+            };
         }
         if req.path() != PATH {
             return error(404, "not found");

@@ -37,6 +37,9 @@ pub enum Fault {
     /// Wait this long before answering each API-server request (after the
     /// admission check, so slow requests count as in flight).
     ApiServerSlow(Duration),
+    /// Every artifact is served with one byte more, so its sha256 no
+    /// longer matches ClusterInfo's.
+    ArtifactCorrupted,
     /// cluster-info is served padded to about 2 MiB (an extra data key),
     /// over the client's 1 MiB limit.
     ApiServerOversized,
@@ -109,6 +112,7 @@ pub(crate) struct Plan {
     pub api_errors: Vec<(u32, u16)>,
     pub api_slow: Option<Duration>,
     pub api_oversized: bool,
+    pub artifact_corrupted: bool,
     pub signature: Signature,
     pub ca_flaw: CaFlaw,
     pub impostor: bool,
@@ -126,6 +130,7 @@ impl Plan {
             api_errors: Vec::new(),
             api_slow: None,
             api_oversized: false,
+            artifact_corrupted: false,
             signature: Signature::Valid,
             ca_flaw: CaFlaw::None,
             impostor: false,
@@ -147,6 +152,7 @@ impl Plan {
                 Fault::ApiServerError { times, status } => plan.api_errors.push((times, status)),
                 Fault::ApiServerSlow(d) => plan.api_slow = Some(d),
                 Fault::ApiServerOversized => plan.api_oversized = true,
+                Fault::ArtifactCorrupted => plan.artifact_corrupted = true,
                 Fault::TamperedJws => plan.signature = Signature::Tampered,
                 Fault::NoSignatureForToken => plan.signature = Signature::OtherTokenOnly,
                 Fault::CaNotCa => plan.ca_flaw = CaFlaw::NotCa,

@@ -70,6 +70,7 @@ pub struct LabConfig {
     endpoints_before: Vec<String>,
     ca_cert_hashes: Option<Vec<String>>,
     log_requests: bool,
+    artifacts: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for LabConfig {
@@ -81,6 +82,7 @@ impl Default for LabConfig {
             node_ready_on_register: true,
             csr_approval_delay: Duration::ZERO,
             bootstrap_token: None,
+            artifacts: Vec::new(),
             endpoints_before: Vec::new(),
             ca_cert_hashes: None,
             log_requests: false,
@@ -89,6 +91,13 @@ impl Default for LabConfig {
 }
 
 impl LabConfig {
+    /// Serve `bytes` at `<control plane>/artifacts/<name>` and list it in
+    /// ClusterInfo's `artifacts` with its sha256.
+    pub fn artifact(mut self, name: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        self.artifacts.push((name.to_owned(), bytes.into()));
+        self
+    }
+
     /// Injects a failure; may be called several times (see [`Fault`] for
     /// how faults combine).
     pub fn fault(mut self, f: Fault) -> Self {
@@ -351,6 +360,11 @@ impl Lab {
             &endpoints,
             &bootstrap_token,
             &pins,
+            controlplane::Artifacts::new(
+                &control_plane_url,
+                cfg.artifacts,
+                plan.artifact_corrupted,
+            ),
             Arc::clone(&stop),
         );
 

@@ -63,7 +63,7 @@ struct Serve {
 
 enum Command {
     Help,
-    Serve(Serve),
+    Serve(Box<Serve>),
 }
 
 fn main() -> ExitCode {
@@ -79,7 +79,7 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             ExitCode::SUCCESS
         }
-        Command::Serve(s) => match serve(s) {
+        Command::Serve(s) => match serve(*s) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("attach-node-lab: error: {e}");
@@ -199,11 +199,11 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
         }
     }
     let dir = dir.ok_or("serve needs --dir DIR")?;
-    Ok(Command::Serve(Serve {
+    Ok(Command::Serve(Box::new(Serve {
         dir,
         config,
         lifetime,
-    }))
+    })))
 }
 
 fn parse_fault(spec: &str) -> Result<Fault, String> {

@@ -53,6 +53,17 @@ pub fn run(s: &JoinSettings) -> Result<String> {
         NodeState::Absent | NodeState::Unknown => {}
     }
 
+    let extra_ca = match &s.discover.source {
+        crate::settings::Source::ControlPlane(cp) => cp.extra_ca_pem.as_deref(),
+        crate::settings::Source::Direct => None,
+    };
+    let artifacts = crate::artifacts::fetch_all(
+        ci.as_ref()
+            .map(|c| c.artifacts.as_slice())
+            .unwrap_or_default(),
+        extra_ca,
+        deadline,
+    )?;
     let inputs = node_inputs(
         s,
         ci.as_ref(),
@@ -61,6 +72,7 @@ pub fn run(s: &JoinSettings) -> Result<String> {
         node_name,
         hostname,
         cluster_kubelet_config,
+        artifacts,
     )?;
     let mut plan = plan::render::render(&inputs)?;
     if wait::kubelet_has_credentials(&s.root) && ours {
@@ -315,6 +327,7 @@ fn node_inputs(
     node_name: String,
     hostname: String,
     cluster_kubelet_config: Option<String>,
+    artifacts: Vec<(String, Vec<u8>)>,
 ) -> Result<NodeInputs> {
     let mut kubelet_overrides: Vec<(String, Map<String, Value>)> = Vec::new();
     if let Some(ci) = ci {
@@ -384,5 +397,6 @@ fn node_inputs(
         provider_id: ci.and_then(|c| c.node.provider_id.clone()),
         runtime: ci.map(|c| c.runtime.clone()).unwrap_or_default(),
         systemd_resolved: s.root.path("/run/systemd/resolve/resolv.conf").is_file(),
+        artifacts,
     })
 }

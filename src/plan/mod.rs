@@ -89,6 +89,8 @@ pub struct NodeInputs {
     /// systemd-resolved is active on the host (kubeadm then points the
     /// kubelet at its upstream resolv.conf).
     pub systemd_resolved: bool,
+    /// Downloaded and sha256-checked artifacts: (name, bytes).
+    pub artifacts: Vec<(String, Vec<u8>)>,
 }
 
 /// Where the files live: kubeadm's layout (contract §6).

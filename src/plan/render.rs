@@ -77,7 +77,7 @@ pub fn render_with_warnings(inputs: &NodeInputs) -> Result<(Plan, Vec<String>), 
         file(
             paths::KUBELET_DROPIN,
             0o644,
-            kubelet_dropin().into_bytes(),
+            kubelet_dropin(&kubelet_binary(inputs)).into_bytes(),
             "runs the kubelet with kubeadm's files (same as the kubeadm package's drop-in)",
         ),
         file(
@@ -95,6 +95,23 @@ pub fn render_with_warnings(inputs: &NodeInputs) -> Result<(Plan, Vec<String>), 
         sensitive: false,
         purpose: "containerd mirrors for one registry",
     }));
+    for (name, bytes) in &inputs.artifacts {
+        files.push(file(
+            &crate::artifacts::install_path(name),
+            0o755,
+            bytes.clone(),
+            "an artifact from ClusterInfo, sha256-checked",
+        ));
+    }
+    if inputs.artifacts.iter().any(|(n, _)| n == "kubelet") {
+        // A bare VM has no kubelet package, so no unit either.
+        files.push(file(
+            KUBELET_UNIT,
+            0o644,
+            kubelet_unit(&kubelet_binary(inputs)).into_bytes(),
+            "the kubelet's unit, as its package would install it (the kubelet came as an artifact)",
+        ));
+    }
     files.push(file(
         paths::SYSCTL,
         0o644,
@@ -112,7 +129,13 @@ pub fn render_with_warnings(inputs: &NodeInputs) -> Result<(Plan, Vec<String>), 
     when_changed.extend(hosts_paths);
     let plan = Plan {
         files,
-        dirs: dirs(&inputs.runtime),
+        dirs: {
+            let mut d = dirs(&inputs.runtime);
+            if !inputs.artifacts.is_empty() {
+                d.push((crate::artifacts::INSTALL_DIR.to_owned(), 0o755));
+            }
+            d
+        },
         actions: vec![
             Action::CheckSwap,
             Action::LoadModules {
@@ -770,7 +793,55 @@ fn environment(name: &str, value: &str) -> String {
 /// `/etc/sysconfig/kubelet` (rpm), each optional (`-`), so one file serves
 /// both families. Placed in /etc, it overrides a packaged drop-in of the
 /// same name in /usr/lib.
-fn kubelet_dropin() -> String {
+/// Where the kubelet unit for an artifact kubelet goes.
+const KUBELET_UNIT: &str = "/etc/systemd/system/kubelet.service";
+
+/// The kubelet the units run: the artifact when there is one, else the
+/// package's.
+fn kubelet_binary(inputs: &NodeInputs) -> String {
+    if inputs.artifacts.iter().any(|(n, _)| n == "kubelet") {
+        crate::artifacts::install_path("kubelet")
+    } else {
+        "/usr/bin/kubelet".to_owned()
+    }
+}
+
+/// The kubelet package's unit (kubernetes/release's kubelet.service).
+fn kubelet_unit(binary: &str) -> String {
+    UnitFile {
+        comments: vec![HEADER],
+        sections: vec![
+            Section {
+                name: "Unit",
+                directives: vec![
+                    (
+                        "Description",
+                        "kubelet: The Kubernetes Node Agent".to_owned(),
+                    ),
+                    ("Documentation", "https://kubernetes.io/docs/".to_owned()),
+                    ("Wants", "network-online.target".to_owned()),
+                    ("After", "network-online.target".to_owned()),
+                ],
+            },
+            Section {
+                name: "Service",
+                directives: vec![
+                    ("ExecStart", binary.to_owned()),
+                    ("Restart", "always".to_owned()),
+                    ("StartLimitInterval", "0".to_owned()),
+                    ("RestartSec", "10".to_owned()),
+                ],
+            },
+            Section {
+                name: "Install",
+                directives: vec![("WantedBy", "multi-user.target".to_owned())],
+            },
+        ],
+    }
+    .render()
+}
+
+fn kubelet_dropin(binary: &str) -> String {
     UnitFile {
         comments: vec![
             HEADER,
@@ -803,9 +874,10 @@ fn kubelet_dropin() -> String {
                 ("ExecStart", String::new()),
                 (
                     "ExecStart",
-                    "/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS \
-                     $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS"
-                        .to_owned(),
+                    format!(
+                        "{binary} $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS \
+                         $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS"
+                    ),
                 ),
             ],
         }],
