@@ -332,8 +332,10 @@ fn control_plane_slow_and_prompt_teardown() {
     wait_for(&stuck, 1);
     let started = Instant::now();
     drop(stuck);
+    // Not a speed claim: only that teardown does not sit out the 60 s
+    // sleep (with room for a loaded machine).
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );

@@ -384,14 +384,14 @@ fn bootstraps_writes_kubelet_files_and_registers_its_node() {
 fn a_csr_never_approved_makes_it_give_up() {
     let lab = Lab::start(LabConfig::default().fault(Fault::CsrNeverApproved)).unwrap();
     let dir = setup(&lab, "never-approved");
-    let started = Instant::now();
+    // The bound is proven by the message below, not by a wall clock
+    // (tests never fail on a time).
     let out = run(
         &kubelet_args(&dir),
         &[("STANDIN_KUBELET_CSR_TIMEOUT", "1.5")],
     );
     let log = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(started.elapsed() < Duration::from_secs(20));
     let csrs = lab.csrs();
     assert_eq!(csrs.len(), 1);
     assert!(
