@@ -25,7 +25,6 @@ mod kube;
 mod nodes;
 mod pki;
 mod random;
-mod standin;
 mod timefmt;
 
 use std::fmt;
@@ -48,7 +47,6 @@ pub use csr::CsrRecord;
 pub use faults::{Fault, RetryAfter};
 pub use kube::Taint;
 pub use nodes::{NodeRecord, is_kubelet_label, is_kubernetes_label, unknown_node_labels_message};
-pub use standin::standin_kubelet_binary;
 
 use apiserver::{ApiServer, ServingCerts};
 use controlplane::{ControlPlane, Tokens};
