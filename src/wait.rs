@@ -84,6 +84,7 @@ pub fn wait_for_node(
     node: &str,
     mode: Wait,
     timeout: Duration,
+    token: &crate::secret::BootstrapToken,
 ) -> Result<()> {
     if mode == Wait::None {
         return Ok(());
@@ -137,7 +138,76 @@ pub fn wait_for_node(
         }
         std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
     }
-    Err(diagnose(node, &last, timeout))
+    let csrs = csr_report(server, cas, token);
+    Err(diagnose(node, &last, &csrs, timeout))
+}
+
+/// What the API server says about CSRs this bootstrap token created: the
+/// difference between "the kubelet never reached the API server" and "its
+/// CSR is waiting for approval".
+fn csr_report(
+    server: &str,
+    cas: &[rustls::pki_types::CertificateDer<'static>],
+    token: &crate::secret::BootstrapToken,
+) -> String {
+    let client = match tls::cluster_roots(cas)
+        .and_then(tls::with_roots)
+        .map_err(|e| e.to_string())
+        .and_then(|c| HttpClient::new(c).map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => return format!("CSRs could not be checked: {e}"),
+    };
+    let url = format!("{server}/apis/certificates.k8s.io/v1/certificatesigningrequests");
+    let reply = match client.get(&url, Some(&token.expose_bearer()), Duration::from_secs(10)) {
+        Ok(r) if r.status == 200 => r,
+        Ok(r) => {
+            return format!(
+                "CSRs could not be listed (the API server answered {})",
+                r.status
+            );
+        }
+        Err(e) => return format!("CSRs could not be listed: {e}"),
+    };
+    let Ok(list) = serde_json::from_slice::<serde_json::Value>(&reply.body) else {
+        return "CSRs could not be listed: the answer is not JSON".into();
+    };
+    let user = format!("system:bootstrap:{}", token.id());
+    let ours: Vec<String> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["spec"]["username"] == user.as_str())
+        .map(|c| {
+            let approved = c["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|x| x["type"] == "Approved");
+            let issued = c["status"]["certificate"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty());
+            format!(
+                "{} ({}, {})",
+                crate::error::printable(c["metadata"]["name"].as_str().unwrap_or("?"), 80),
+                if approved { "approved" } else { "not approved" },
+                if issued {
+                    "certificate issued"
+                } else {
+                    "no certificate yet"
+                }
+            )
+        })
+        .collect();
+    if ours.is_empty() {
+        "no CSR was created with this bootstrap token: the kubelet did not reach the API server"
+            .into()
+    } else {
+        format!(
+            "CSRs created with this bootstrap token: {}",
+            ours.join(", ")
+        )
+    }
 }
 
 /// Some(ready) when the Node exists, None when it does not (yet).
@@ -173,13 +243,13 @@ fn node_state(
 }
 
 /// Exit 7, naming the stage that did not happen and what the kubelet says.
-fn diagnose(node: &str, last: &str, timeout: Duration) -> Error {
+fn diagnose(node: &str, last: &str, csrs: &str, timeout: Duration) -> Error {
     let unit = system::unit_state("kubelet.service");
     let tail = system::journal_tail("kubelet.service", 8);
     Error::new(
         Class::WaitTimeout,
         format!(
-            "the node {node:?} did not join within {}s: {last}.\n  kubelet.service is {} and {}; its last journal lines:\n{}",
+            "the node {node:?} did not join within {}s: {last}.\n  {csrs}.\n  kubelet.service is {} and {}; its last journal lines:\n{}",
             timeout.as_secs(),
             unit.enabled,
             if unit.active { "running" } else { "not running" },

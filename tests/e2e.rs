@@ -672,6 +672,10 @@ fn the_wait_timeout_is_exit_7_with_a_diagnosis() {
     assert_eq!(out.status.code(), Some(7), "{err}");
     assert!(err.contains("no Node"), "the stage is named: {err}");
     assert!(
+        err.contains("approved, certificate issued"),
+        "the CSR's fate is told: {err}"
+    );
+    assert!(
         err.contains("kubelet.service is enabled and running"),
         "{err}"
     );

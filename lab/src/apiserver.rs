@@ -373,6 +373,9 @@ impl ApiServer {
             };
         }
         if path == csr::PATH {
+            if get {
+                return self.csrs.list(user);
+            }
             if !post {
                 return not_allowed();
             }

@@ -540,6 +540,29 @@ impl Csrs {
         }
     }
 
+    /// `GET /apis/certificates.k8s.io/v1/certificatesigningrequests`: the
+    /// list kubeadm's system:node-bootstrapper role lets bootstrappers read.
+    pub fn list(&self, user: &User) -> Response {
+        if !Self::allowed(user) {
+            return Response::json(
+                403,
+                kube::forbidden_in_group(user.name(), "list", GROUP, RESOURCE, "", ""),
+            );
+        }
+        let items: Vec<serde_json::Value> = self
+            .lock()
+            .iter()
+            .filter_map(|(n, stored)| serde_json::from_slice(&render(n, stored, true)).ok())
+            .collect();
+        let list = serde_json::json!({
+            "kind": "CertificateSigningRequestList",
+            "apiVersion": "certificates.k8s.io/v1",
+            "metadata": {},
+            "items": items,
+        });
+        Response::json(200, serde_json::to_vec(&list).expect("plain data"))
+    }
+
     pub fn records(&self) -> Vec<CsrRecord> {
         self.lock()
             .iter()

@@ -125,6 +125,7 @@ pub fn run(s: &JoinSettings) -> Result<String> {
             &inputs.node_name,
             s.wait,
             s.wait_timeout,
+            &source.token,
         )?;
     }
     Ok(out)
