@@ -777,3 +777,80 @@ fn a_crashed_live_join_resumes_then_resets() {
         "reset after a crash and a resume"
     );
 }
+
+const FIRSTBOOT_UNIT: &str = include_str!("../systemd/attach-node-firstboot.service");
+
+/// The first-boot unit, for real: `systemd-analyze verify` accepts it; with
+/// its env file (0600, the token inside) it joins the machine, leaves its
+/// marker, and does not run again; the token shows up in no journal, unit
+/// property or process list.
+#[test]
+fn first_boot_unit_joins_once() {
+    let Some(_t) = harness::begin("first_boot_unit_joins_once") else {
+        return;
+    };
+    let m = machine("firstboot")
+        .private_network()
+        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+        .bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+        .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+        .file(
+            "/etc/systemd/system/attach-node-firstboot.service",
+            FIRSTBOOT_UNIT,
+            0o644,
+        )
+        .boot();
+    let verify = m.exec(&[
+        "systemd-analyze",
+        "verify",
+        "/etc/systemd/system/attach-node-firstboot.service",
+    ]);
+    assert!(
+        verify.status.success(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let lab = LabInMachine::start(&m, &[]);
+    lab.hand_over(&m);
+    let token = std::fs::read_to_string(lab.var("LAB_OPENAPI_TOKEN_FILE")).unwrap();
+    m.write_file(
+        "/etc/attach-node/firstboot.env",
+        format!(
+            "ATTACH_NODE_CONTROL_PLANE={}\nATTACH_NODE_CONTROL_PLANE_CA=/etc/attach-node/control-plane-ca.pem\nATTACH_NODE_OPENAPI_TOKEN={token}\n",
+            lab.var("LAB_CONTROL_PLANE")
+        ),
+        0o600,
+    );
+    m.daemon_reload();
+    let out = m.exec(&[
+        "systemctl",
+        "enable",
+        "--now",
+        "attach-node-firstboot.service",
+    ]);
+    if !out.status.success() {
+        m.fail(&format!(
+            "the first-boot unit failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    assert!(
+        m.is_active("kubelet.service"),
+        "the join started the kubelet"
+    );
+    assert!(m.path("/var/lib/attach-node/firstboot.done").exists());
+    let status = m.run(&[GUEST_BIN, "status", "--output", "json"]);
+    assert!(status.contains("\"state\": \"joined\""), "{status}");
+
+    // once only: a second start is skipped by its condition
+    m.run(&["systemctl", "restart", "attach-node-firstboot.service"]);
+    let result = m.systemctl_show("attach-node-firstboot.service", "ConditionResult");
+    assert!(result.contains("no"), "{result}");
+
+    let journal = m.run(&["journalctl", "--no-pager", "-o", "cat"]);
+    let show = m.run(&["systemctl", "show", "attach-node-firstboot.service"]);
+    for (what, text) in [("the journal", &journal), ("systemctl show", &show)] {
+        assert!(!text.contains(token.trim()), "the token leaked into {what}");
+    }
+    assert!(journal.contains("Node"), "the join logged to the journal");
+}
