@@ -655,8 +655,19 @@ impl<'a> Resolver<'a> {
             (None, Some(p)) => return self.read_secret_file(what, p).map(Some),
             (None, None) => {}
         }
-        if let Some(v) = self.env(env_name) {
-            return Ok(Some((v, Origin::Environment)));
+        // `<NAME>_FILE` names a file holding the secret, so that a unit's
+        // EnvironmentFile can point at the token without carrying it: systemd
+        // hands EnvironmentFile's variables to every command of the unit.
+        let file_env = format!("{env_name}_FILE");
+        match (self.env(env_name), self.env(&file_env)) {
+            (Some(_), Some(_)) => {
+                return Err(Error::usage(format!(
+                    "{env_name} and {file_env} are both set; set one"
+                )));
+            }
+            (Some(v), None) => return Ok(Some((v, Origin::Environment))),
+            (None, Some(p)) => return self.read_secret_file(what, Path::new(&p)).map(Some),
+            (None, None) => {}
         }
         match file {
             (Some(_), Some(_)) => Err(Error::usage(format!(

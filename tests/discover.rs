@@ -192,6 +192,53 @@ fn tokens_from_environment_and_stdin() {
     run.expect(0);
 }
 
+/// `ATTACH_NODE_OPENAPI_TOKEN_FILE` and `ATTACH_NODE_TOKEN_FILE` name a file
+/// holding the token, so a unit's EnvironmentFile need not carry it (systemd
+/// gives those variables to every command of the unit); setting both a
+/// variable and its `_FILE` is refused rather than guessed at.
+#[test]
+fn token_files_named_in_the_environment() {
+    let f = healthy();
+    let cp = f.lab.control_plane_url();
+    let ca = f.path("control-plane-ca.pem");
+    let tok = f.path("openapi-token");
+    let env = [
+        ("ATTACH_NODE_CONTROL_PLANE", cp.as_str()),
+        ("ATTACH_NODE_CONTROL_PLANE_CA", ca.as_str()),
+        ("ATTACH_NODE_OPENAPI_TOKEN_FILE", tok.as_str()),
+    ];
+    let run = f.run(&["discover"], &env, None);
+    run.expect(0);
+    assert!(!run.stderr.contains("command line"));
+
+    let api = f.lab.api_server_url();
+    let bt = f.path("bootstrap-token");
+    f.run(
+        &["discover", "--endpoint", &api],
+        &[("ATTACH_NODE_TOKEN_FILE", &bt)],
+        None,
+    )
+    .expect(0);
+
+    let token = f.lab.openapi_token();
+    let mut both = env.to_vec();
+    both.push(("ATTACH_NODE_OPENAPI_TOKEN", &token));
+    f.run(&["discover"], &both, None)
+        .expect(2)
+        .stderr_has("ATTACH_NODE_OPENAPI_TOKEN and ATTACH_NODE_OPENAPI_TOKEN_FILE are both set");
+    let missing = f.path("no-such-token");
+    f.run(
+        &["discover"],
+        &[
+            ("ATTACH_NODE_CONTROL_PLANE", cp.as_str()),
+            ("ATTACH_NODE_OPENAPI_TOKEN_FILE", missing.as_str()),
+        ],
+        None,
+    )
+    .expect(2)
+    .stderr_has("no-such-token");
+}
+
 #[test]
 fn a_token_in_argv_is_warned_about() {
     let f = healthy();

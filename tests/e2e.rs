@@ -13,6 +13,9 @@ mod host;
 #[path = "e2e/root.rs"]
 mod root;
 
+#[path = "e2e/delivery.rs"]
+mod delivery;
+
 use std::time::Duration;
 
 use harness::machine;
@@ -439,23 +442,6 @@ fn dry_run_preflight_on_a_booted_host() {
     assert_eq!(before, after, "a dry run changed the machine");
 }
 
-/// A binary of the workspace next to attach-node in the target directory
-/// (the lab's binaries are built by `cargo test --workspace`; a lone
-/// `cargo test --test e2e` builds them here).
-fn workspace_bin(name: &str) -> std::path::PathBuf {
-    let path = harness::attach_node_bin().with_file_name(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "attach-node-lab", "--bins"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cannot build the lab's binaries");
-    }
-    assert!(path.exists(), "{} is missing", path.display());
-    path
-}
-
 /// The loopback lab, run inside a machine's own network namespace (so the
 /// machine can have a private network with writable net.* sysctls and
 /// still reach it on 127.0.0.1).
@@ -468,7 +454,7 @@ struct LabInMachine {
 impl LabInMachine {
     fn start(m: &harness::Machine, faults: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let lab = workspace_bin("attach-node-lab");
+        let lab = harness::workspace_bin("attach-node-lab");
         let pid = m.pid1().to_string();
         let labdir = dir.path().join("lab");
         let mut cmd = std::process::Command::new("nsenter");
@@ -562,7 +548,10 @@ fn live_join_then_reset_on_a_booted_host() {
     let m = machine("join")
         .private_network()
         .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+        .bind_ro(
+            harness::workspace_bin("standin-kubelet"),
+            "/usr/bin/kubelet",
+        )
         .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
         .boot();
     let lab = LabInMachine::start(&m, &[]);
@@ -653,7 +642,10 @@ fn the_wait_timeout_is_exit_7_with_a_diagnosis() {
     let m = machine("wait")
         .private_network()
         .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+        .bind_ro(
+            harness::workspace_bin("standin-kubelet"),
+            "/usr/bin/kubelet",
+        )
         .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
         .file(
             "/etc/default/kubelet",
@@ -728,7 +720,10 @@ fn a_crashed_live_join_resumes_then_resets() {
     let m = machine("crash")
         .private_network()
         .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+        .bind_ro(
+            harness::workspace_bin("standin-kubelet"),
+            "/usr/bin/kubelet",
+        )
         .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
         .boot();
     let lab = LabInMachine::start(&m, &[]);
@@ -792,7 +787,10 @@ fn first_boot_unit_joins_once() {
     let m = machine("firstboot")
         .private_network()
         .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+        .bind_ro(
+            harness::workspace_bin("standin-kubelet"),
+            "/usr/bin/kubelet",
+        )
         .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
         .file(
             "/etc/systemd/system/attach-node-firstboot.service",
@@ -813,10 +811,13 @@ fn first_boot_unit_joins_once() {
     let lab = LabInMachine::start(&m, &[]);
     lab.hand_over(&m);
     let token = std::fs::read_to_string(lab.var("LAB_OPENAPI_TOKEN_FILE")).unwrap();
+    // The token in a root-only file that the env file names: systemd
+    // gives the env file's variables to ExecStartPost's `touch` too.
+    m.write_file("/etc/attach-node/openapi-token", &token, 0o600);
     m.write_file(
         "/etc/attach-node/firstboot.env",
         format!(
-            "ATTACH_NODE_CONTROL_PLANE={}\nATTACH_NODE_CONTROL_PLANE_CA=/etc/attach-node/control-plane-ca.pem\nATTACH_NODE_OPENAPI_TOKEN={token}\n",
+            "ATTACH_NODE_CONTROL_PLANE={}\nATTACH_NODE_CONTROL_PLANE_CA=/etc/attach-node/control-plane-ca.pem\nATTACH_NODE_OPENAPI_TOKEN_FILE=/etc/attach-node/openapi-token\n",
             lab.var("LAB_CONTROL_PLANE")
         ),
         0o600,

@@ -49,10 +49,16 @@ pub(crate) struct ArtifactEntry {
 pub(crate) struct Artifacts {
     entries: Vec<ArtifactEntry>,
     files: BTreeMap<String, Vec<u8>>,
+    downloads: BTreeMap<String, Vec<u8>>,
 }
 
 impl Artifacts {
-    pub fn new(base: &str, artifacts: Vec<(String, Vec<u8>)>, corrupted: bool) -> Artifacts {
+    pub fn new(
+        base: &str,
+        artifacts: Vec<(String, Vec<u8>)>,
+        downloads: Vec<(String, Vec<u8>)>,
+        corrupted: bool,
+    ) -> Artifacts {
         use sha2::Digest;
         let mut entries = Vec::new();
         let mut files = BTreeMap::new();
@@ -72,7 +78,11 @@ impl Artifacts {
             }
             files.insert(name, bytes);
         }
-        Artifacts { entries, files }
+        Artifacts {
+            entries,
+            files,
+            downloads: downloads.into_iter().collect(),
+        }
     }
 }
 
@@ -103,6 +113,7 @@ pub(crate) struct ControlPlane {
     slow: Option<Duration>,
     body: Vec<u8>,
     artifacts: BTreeMap<String, Vec<u8>>,
+    downloads: BTreeMap<String, Vec<u8>>,
     stop: Arc<Stop>,
 }
 
@@ -158,6 +169,7 @@ impl ControlPlane {
             slow: plan.cp_slow,
             body,
             artifacts: artifacts.files,
+            downloads: artifacts.downloads,
             stop,
         }
     }
@@ -198,9 +210,16 @@ impl Handler for ControlPlane {
         if let Some(d) = self.slow {
             self.stop.sleep(d);
         }
-        if let Some(name) = req.path().strip_prefix("/artifacts/") {
+        let public = if let Some(name) = req.path().strip_prefix("/artifacts/") {
+            Some(self.artifacts.get(name))
+        } else {
+            req.path()
+                .strip_prefix("/downloads/")
+                .map(|name| self.downloads.get(name))
+        };
+        if let Some(file) = public {
             // Public downloads, like a release bucket: no token.
-            return match self.artifacts.get(name) {
+            return match file {
                 Some(bytes) => Response::new(200, "application/octet-stream", bytes.clone()),
                 None => error(404, "no such artifact"),
             };

@@ -69,6 +69,7 @@ pub struct LabConfig {
     ca_cert_hashes: Option<Vec<String>>,
     log_requests: bool,
     artifacts: Vec<(String, Vec<u8>)>,
+    downloads: Vec<(String, Vec<u8>)>,
 }
 
 impl Default for LabConfig {
@@ -81,6 +82,7 @@ impl Default for LabConfig {
             csr_approval_delay: Duration::ZERO,
             bootstrap_token: None,
             artifacts: Vec::new(),
+            downloads: Vec::new(),
             endpoints_before: Vec::new(),
             ca_cert_hashes: None,
             log_requests: false,
@@ -93,6 +95,14 @@ impl LabConfig {
     /// ClusterInfo's `artifacts` with its sha256.
     pub fn artifact(mut self, name: &str, bytes: impl Into<Vec<u8>>) -> Self {
         self.artifacts.push((name.to_owned(), bytes.into()));
+        self
+    }
+
+    /// Serve `bytes` at `<control plane>/downloads/<name>`, unlisted: a
+    /// release directory (install.sh, the binary, SHA256SUMS) for the
+    /// one-liner's tests.
+    pub fn download(mut self, name: &str, bytes: impl Into<Vec<u8>>) -> Self {
+        self.downloads.push((name.to_owned(), bytes.into()));
         self
     }
 
@@ -361,6 +371,7 @@ impl Lab {
             controlplane::Artifacts::new(
                 &control_plane_url,
                 cfg.artifacts,
+                cfg.downloads,
                 plan.artifact_corrupted,
             ),
             Arc::clone(&stop),

@@ -1079,3 +1079,21 @@ impl Footprint {
         left
     }
 }
+
+/// A binary of the workspace next to attach-node in the target directory.
+/// `cargo test --workspace` builds them; a lone `cargo test --test e2e`
+/// builds only this package's, so the lab's are built here then (once:
+/// cargo's own lock keeps concurrent builds apart).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let path = attach_node_bin().with_file_name(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "attach-node-lab", "--bins"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cannot build the lab's binaries");
+    }
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}

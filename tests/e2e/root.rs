@@ -34,6 +34,8 @@ pub const PACKAGES: &[&str] = &[
     "kmod",
     "procps",
     "cloud-init",
+    // The one-liner (cloud-init/one-liner.yaml, packaging/install.sh).
+    "curl",
 ];
 /// Bump to force a rebuild when the recipe changes in a way the package
 /// list does not show.

@@ -60,8 +60,21 @@ pub fn bin() -> &'static str {
 /// given environment, and asserts that none of `secrets` appears in stdout
 /// or stderr.
 pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>, secrets: &[&str]) -> Run {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
+    run_program(&[bin()], args, env, stdin, secrets)
+}
+
+/// As [`run`], for a program that ends up running attach-node with `args`
+/// (`program` is its command line before them, e.g. `sh install.sh`).
+pub fn run_program(
+    program: &[&str],
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+    secrets: &[&str],
+) -> Run {
+    let mut cmd = Command::new(program[0]);
+    cmd.args(&program[1..])
+        .args(args)
         .arg("-vv")
         .env_clear()
         .env("ATTACH_NODE_LOG", "trace")
@@ -75,7 +88,9 @@ pub fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>, secrets: &[
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn attach-node");
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", program[0]));
     if let Some(input) = stdin {
         child
             .stdin
