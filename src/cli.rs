@@ -36,6 +36,10 @@ pub enum Command {
     /// This host's join state, from attach-node's own records
     Status(StatusArgs),
     /// Reset, then remove attach-node itself: its binary, its units and its state
+    ///
+    /// What the attach-node package installed (/usr/bin/attach-node, the unit in
+    /// /usr/lib/systemd/system, the man pages) is kept and named: the package manager
+    /// removes it (apt remove attach-node, dnf remove attach-node).
     Uninstall(ResetArgs),
 }
 
