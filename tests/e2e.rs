@@ -15,6 +15,8 @@ mod root;
 
 #[path = "e2e/delivery.rs"]
 mod delivery;
+#[path = "e2e/package.rs"]
+mod package;
 
 use std::time::Duration;
 

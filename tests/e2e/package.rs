@@ -4,23 +4,14 @@
 //! to systemd, verified and left disabled, `dpkg -V` clean), then
 //! `attach-node uninstall` leaves the package's files to dpkg, and `dpkg -r`
 //! and `dpkg -P` take away every file the package brought and nothing else:
-//! a joined node's state stays. Skips and requires as tests/e2e.rs does
-//! (tests/e2e/README.md).
-//!
-//!     cargo test --test e2e_package -- --nocapture
-
-#[path = "e2e/harness.rs"]
-mod harness;
-#[path = "e2e/host.rs"]
-mod host;
-#[path = "e2e/root.rs"]
-mod root;
+//! a joined node's state stays. Part of the `e2e` test target (tests/e2e.rs),
+//! so it skips and requires as that does.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use harness::{Machine, machine};
+use crate::harness::{self, Machine, machine};
 
 const UNIT_NAME: &str = "attach-node-firstboot.service";
 const UNIT_PATH: &str = "/usr/lib/systemd/system/attach-node-firstboot.service";
