@@ -19,6 +19,7 @@ mod apiserver;
 mod controlplane;
 mod csr;
 mod faults;
+pub mod fleet;
 mod https;
 pub mod jws;
 mod kube;
