@@ -7,7 +7,8 @@
 # `ATTACH_NODE_E2E=require cargo test --test e2e live_join -- --nocapture`,
 # which needs root and a booted machine; it is not run here.
 #
-# Usage: bench/all.sh   (takes about 6 minutes on 2 cores)
+# Usage: bench/all.sh   (takes about 6 minutes on 2 cores; BENCH_REV names
+# the source when this is not a git checkout, e.g. a `git archive` export)
 # Needs: hyperfine, GNU time, curl, strace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ first() { "$@" 2>&1 | head -n 1; }
     echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
     # shellcheck disable=SC1091
     echo "machine: $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), Linux $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
-    echo "attach-node: $("$bin/attach-node" --version), built from git $(git describe --always --dirty), $(stat -c %s "$bin/attach-node") bytes"
+    echo "attach-node: $("$bin/attach-node" --version), built from git ${BENCH_REV:-$(git describe --always --dirty 2>/dev/null || echo "?")}, $(stat -c %s "$bin/attach-node") bytes"
     echo "tools: $(first hyperfine --version), $(first curl --version | cut -d' ' -f1-2), $(first strace --version), GNU time $(dpkg-query -W -f '${Version}' time 2>/dev/null || echo '?')"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/machine.txt"
