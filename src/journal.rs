@@ -175,8 +175,35 @@ pub struct Store {
 
 /// Held while a run may change the host; released when dropped or when the
 /// process dies (an OS file lock, so a crash never leaves it stuck).
+///
+/// A join takes it before anything else, network included, so a run that
+/// stops before recording anything must not leave the state directory
+/// behind just for having locked it: when taking the lock created that
+/// directory and no journal was written since, dropping the lock removes
+/// the lock file and the directories it created (while still holding it;
+/// [`Store::lock`] checks, after locking, that the file it locked is still
+/// the one at the path, so a removed lock file is never shared).
 pub struct Lock {
     _file: File,
+    path: PathBuf,
+    journal: PathBuf,
+    /// Directories that taking the lock created, innermost first.
+    created: Vec<PathBuf>,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if self.created.is_empty() || self.journal.symlink_metadata().is_ok() {
+            return;
+        }
+        // Best effort: nothing was recorded, so nothing depends on these.
+        let _ = fsops::remove_file(&self.path);
+        for dir in &self.created {
+            if !matches!(fsops::remove_dir_if_empty(dir), Ok(true)) {
+                break;
+            }
+        }
+    }
 }
 
 fn io_error(what: impl std::fmt::Display, path: &std::path::Path, e: io::Error) -> Error {
@@ -205,25 +232,53 @@ impl Store {
     /// Creates the state directory (0700) if needed and takes the lock;
     /// another live run holding it is exit 8.
     pub fn lock(&self) -> Result<Lock> {
-        ensure_private_dir(&self.dir)?;
+        use std::os::unix::fs::MetadataExt;
         let path = self.dir.join("lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_error("cannot open the lock file", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => Ok(Lock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => Err(Error::new(
-                Class::Busy,
-                format!(
-                    "another attach-node run holds {}; wait for it to finish",
-                    path.display()
-                ),
-            )),
-            Err(fs::TryLockError::Error(e)) => Err(io_error("cannot lock", &path, e)),
+        // A run that stops before writing a journal removes its lock file
+        // (see [`Lock`]); locking a file that was removed meanwhile would
+        // let two runs hold "the" lock, so the locked file must still be
+        // the one at the path. Retried a few times, then reported.
+        for _ in 0..10 {
+            let created = missing_dirs(&self.dir);
+            ensure_private_dir(&self.dir)?;
+            let file = match fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+            {
+                Ok(f) => f,
+                // Removed by a run that just stopped: start again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error("cannot open the lock file", &path, e)),
+            };
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => return Err(busy(&path)),
+                Err(fs::TryLockError::Error(e)) => return Err(io_error("cannot lock", &path, e)),
+            }
+            let held = file
+                .metadata()
+                .map_err(|e| io_error("cannot inspect the lock file", &path, e))?;
+            let same = fs::symlink_metadata(&path)
+                .is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
+            if same {
+                return Ok(Lock {
+                    _file: file,
+                    path,
+                    journal: self.journal_path(),
+                    created,
+                });
+            }
         }
+        Err(Error::new(
+            Class::Busy,
+            format!(
+                "{} keeps being replaced while attach-node tries to lock it",
+                path.display()
+            ),
+        )
+        .hint("another attach-node run is starting or stopping; run again"))
     }
 
     /// The journal, if there is one. A journal that cannot be read is an
@@ -330,6 +385,25 @@ impl Store {
             Err(e) => Err(io_error("cannot remove the backups", &dir, e)),
         }
     }
+}
+
+/// Exit 8, naming the lock and what to do about it.
+fn busy(path: &std::path::Path) -> Error {
+    Error::new(
+        Class::Busy,
+        format!(
+            "another attach-node run holds {}; wait for it to finish",
+            path.display()
+        ),
+    )
+}
+
+/// `dir` and its ancestors that do not exist yet, innermost first.
+fn missing_dirs(dir: &std::path::Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && d.symlink_metadata().is_err())
+        .map(PathBuf::from)
+        .collect()
 }
 
 fn sanitize(path: &std::path::Path) -> String {

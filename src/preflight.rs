@@ -65,10 +65,38 @@ fn finding(check: &'static str, ok: bool, detail: String, fix: Option<&str>) -> 
     }
 }
 
-/// Judges the facts. Pure.
+/// Judges the facts: every check, in the order a dry run shows them. Pure.
 pub fn check(f: &HostFacts, intent: &Intent<'_>) -> Vec<Finding> {
-    let mut out = Vec::new();
-    out.push(match f.euid {
+    let mut out = vec![root(f), systemd(f), swap(f, intent.swap_allowed)];
+    out.extend(kernel(f));
+    out.push(kubelet_port(f, intent.rejoin));
+    out.push(kubelet_conf(f, intent.server));
+    out
+}
+
+/// The checks that need nothing from the cluster: root, systemd, kernel
+/// features, the kubelet's port. A join runs them before it trades the
+/// openapi token, which may be single-use: a host that cannot join must
+/// not spend it. `journaled` says that this host's journal records a join
+/// that was not reset, whose kubelet may hold the port; whether that join
+/// is to the same cluster is only known after discovery (and a join to
+/// another cluster stops there, exit 9).
+pub fn check_local(f: &HostFacts, journaled: bool) -> Vec<Finding> {
+    let mut out = vec![root(f), systemd(f)];
+    out.extend(kernel(f));
+    out.push(kubelet_port(f, journaled));
+    out
+}
+
+/// The checks that need what discovery and the cluster said: swap (the
+/// merged kubelet config may allow it, `failSwapOn: false`) and an existing
+/// kubelet.conf (of this cluster, or of another: the verified server).
+pub fn check_cluster(f: &HostFacts, intent: &Intent<'_>) -> Vec<Finding> {
+    vec![swap(f, intent.swap_allowed), kubelet_conf(f, intent.server)]
+}
+
+fn root(f: &HostFacts) -> Finding {
+    match f.euid {
         Some(0) => finding("root", true, "running as root".into(), None),
         Some(uid) => finding(
             "root",
@@ -82,8 +110,11 @@ pub fn check(f: &HostFacts, intent: &Intent<'_>) -> Vec<Finding> {
             "cannot tell which user this runs as".into(),
             Some("run attach-node as root"),
         ),
-    });
-    out.push(finding(
+    }
+}
+
+fn systemd(f: &HostFacts) -> Finding {
+    finding(
         "systemd",
         f.systemd,
         if f.systemd {
@@ -92,46 +123,73 @@ pub fn check(f: &HostFacts, intent: &Intent<'_>) -> Vec<Finding> {
             "systemd is not running as PID 1".into()
         },
         Some("attach-node runs the kubelet and containerd as systemd services; use a systemd host"),
-    ));
-    let swap_ok = f.swaps.is_empty() || intent.swap_allowed;
-    out.push(finding(
+    )
+}
+
+fn swap(f: &HostFacts, swap_allowed: bool) -> Finding {
+    let swap_ok = f.swaps.is_empty() || swap_allowed;
+    finding(
         "swap",
         swap_ok,
-        match (f.swaps.is_empty(), intent.swap_allowed) {
+        match (f.swaps.is_empty(), swap_allowed) {
             (true, _) => "swap is off".into(),
-            (false, true) => format!("swap is on ({}), and the kubelet config allows it", f.swaps.join(", ")),
+            (false, true) => format!(
+                "swap is on ({}), and the kubelet config allows it",
+                f.swaps.join(", ")
+            ),
             (false, false) => format!("swap is on: {}", f.swaps.join(", ")),
         },
-        Some("turn swap off (swapoff -a, and remove it from /etc/fstab), or set failSwapOn: false in the kubelet config"),
-    ));
-    for (name, feature) in &f.modules {
-        let ok = *feature != Feature::Missing;
-        let detail = match feature {
-            Feature::Loaded => format!("kernel module {name} is loaded"),
-            Feature::BuiltIn => format!("kernel feature {name} is built into the kernel"),
-            Feature::Loadable => format!("kernel module {name} will be loaded"),
-            Feature::Missing => format!("kernel feature {name} is neither built in nor loadable"),
-        };
-        out.push(finding(
-            "kernel",
-            ok,
-            detail,
-            Some("install this kernel's modules (e.g. linux-modules-extra) or use a kernel with it built in"),
-        ));
-    }
-    out.push(finding(
+        Some(
+            "turn swap off (swapoff -a, and remove it from /etc/fstab), or set failSwapOn: false in the kubelet config",
+        ),
+    )
+}
+
+fn kernel(f: &HostFacts) -> Vec<Finding> {
+    f.modules
+        .iter()
+        .map(|(name, feature)| {
+            let ok = *feature != Feature::Missing;
+            let detail = match feature {
+                Feature::Loaded => format!("kernel module {name} is loaded"),
+                Feature::BuiltIn => format!("kernel feature {name} is built into the kernel"),
+                Feature::Loadable => format!("kernel module {name} will be loaded"),
+                Feature::Missing => {
+                    format!("kernel feature {name} is neither built in nor loadable")
+                }
+            };
+            finding(
+                "kernel",
+                ok,
+                detail,
+                Some("install this kernel's modules (e.g. linux-modules-extra) or use a kernel with it built in"),
+            )
+        })
+        .collect()
+}
+
+fn kubelet_port(f: &HostFacts, rejoin: bool) -> Finding {
+    finding(
         "kubelet port",
-        !f.kubelet_port_in_use || intent.rejoin,
+        !f.kubelet_port_in_use || rejoin,
         if f.kubelet_port_in_use {
             "port 10250 is in use".into()
         } else {
             "port 10250 is free".into()
         },
         Some("stop whatever listens on 10250 (another kubelet?), or run `attach-node reset` first"),
-    ));
-    out.push(match &f.kubelet_conf_server {
-        None => finding("kubelet.conf", true, "no kubelet credentials yet".into(), None),
-        Some(s) if s == intent.server => finding(
+    )
+}
+
+fn kubelet_conf(f: &HostFacts, server: &str) -> Finding {
+    match &f.kubelet_conf_server {
+        None => finding(
+            "kubelet.conf",
+            true,
+            "no kubelet credentials yet".into(),
+            None,
+        ),
+        Some(s) if s == server => finding(
             "kubelet.conf",
             true,
             format!("kubelet credentials for this cluster ({s}) exist"),
@@ -140,11 +198,15 @@ pub fn check(f: &HostFacts, intent: &Intent<'_>) -> Vec<Finding> {
         Some(s) => finding(
             "kubelet.conf",
             false,
-            format!("{} belongs to another cluster ({s})", paths::KUBELET_KUBECONFIG),
-            Some("this host is a node of another cluster: reset it there first (attach-node reset or kubeadm reset)"),
+            format!(
+                "{} belongs to another cluster ({s})",
+                paths::KUBELET_KUBECONFIG
+            ),
+            Some(
+                "this host is a node of another cluster: reset it there first (attach-node reset or kubeadm reset)",
+            ),
         ),
-    });
-    out
+    }
 }
 
 /// Reads the facts from the host (or a root: there, only the files count,
@@ -332,6 +394,34 @@ mod tests {
         ) {
             assert_eq!(finding.ok, finding.fix.is_none(), "{finding:?}");
         }
+    }
+
+    #[test]
+    fn the_local_and_the_cluster_checks_are_all_the_checks() {
+        let mut f = healthy();
+        f.euid = Some(1000);
+        f.swaps = vec!["/swapfile".into()];
+        f.kubelet_port_in_use = true;
+        f.kubelet_conf_server = Some("https://elsewhere:6443".into());
+        let names = |v: Vec<Finding>| v.into_iter().map(|x| x.check).collect::<Vec<_>>();
+        let local = names(check_local(&f, false));
+        assert_eq!(
+            local,
+            ["root", "systemd", "kernel", "kernel", "kubelet port"]
+        );
+        let cluster = names(check_cluster(&f, &intent()));
+        assert_eq!(cluster, ["swap", "kubelet.conf"]);
+        let mut both = [local, cluster].concat();
+        let mut all = names(check(&f, &intent()));
+        both.sort();
+        all.sort();
+        assert_eq!(both, all);
+        // a journaled join's kubelet may hold the port
+        assert!(
+            check_local(&f, true)
+                .iter()
+                .all(|x| x.ok || x.check == "root")
+        );
     }
 
     #[test]

@@ -80,9 +80,21 @@ fn lab(cfg: LabConfig) -> Fixture {
 
 impl Fixture {
     fn join(&self, root: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        self.join_with_token(root, "openapi-token", extra, env)
+    }
+
+    /// `join` with the openapi token of the fixture's file `token`
+    /// (`openapi-token-single-use`, say).
+    fn join_with_token(
+        &self,
+        root: &Path,
+        token: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Run {
         let cp = self.lab.control_plane_url();
         let ca = self.path("control-plane-ca.pem");
-        let tok = self.path("openapi-token");
+        let tok = self.path(token);
         let r = root.display().to_string();
         let mut args = vec![
             "join",
@@ -386,6 +398,56 @@ fn a_second_concurrent_run_is_exit_8() {
     f.reset(root.path(), &[]).expect(8);
     drop(lock);
     f.join(root.path(), &[], &[]).expect(0);
+}
+
+/// A single-use openapi token is spent by trading it, so whatever can stop
+/// a join without the network (the lock, the node name, the user's labels)
+/// stops it before the trade, and the token still works for the retry.
+#[test]
+fn a_join_stopped_locally_leaves_a_single_use_token_unspent() {
+    const ONCE: &str = "openapi-token-single-use";
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let dir = root.path().join(STATE_DIR);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock = std::fs::File::create(dir.join("lock")).unwrap();
+    lock.lock().unwrap();
+    f.join_with_token(root.path(), ONCE, &[], &[])
+        .expect(8)
+        .stderr_has("another attach-node run");
+    drop(lock);
+    f.join_with_token(
+        root.path(),
+        ONCE,
+        &["--labels", "node-role.kubernetes.io/worker="],
+        &[],
+    )
+    .expect(2)
+    .stderr_has("kubectl label node");
+    f.join_with_token(root.path(), ONCE, &["--node-name", "Not_A_Name"], &[])
+        .expect(2);
+    f.join_with_token(root.path(), ONCE, &["--node-name-mode", "instance-id"], &[])
+        .expect(2);
+    assert_eq!(f.status(root.path())["state"], "none");
+
+    f.join_with_token(root.path(), ONCE, &[], &[]).expect(0);
+    assert_eq!(f.status(root.path())["state"], "joined");
+    // and it was single-use indeed
+    f.join_with_token(root.path(), ONCE, &[], &[])
+        .expect(3)
+        .stderr_has("410");
+}
+
+/// A join that stops before it records anything leaves no state directory
+/// behind, though it took the lock (which lives there) first.
+#[test]
+fn a_join_stopped_before_any_change_leaves_no_state_directory() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+    f.join_with_token(root.path(), "openapi-token-expired", &[], &[])
+        .expect(3);
+    assert_eq!(snapshot(root.path(), false), before);
 }
 
 #[test]

@@ -20,17 +20,46 @@ use crate::settings::JoinSettings;
 use crate::wait;
 
 pub fn run(s: &JoinSettings) -> Result<String> {
+    // Everything that can fail without the network comes first: the
+    // openapi token may be single-use, and trading it for ClusterInfo
+    // spends it, so a join that then stopped on something local (the lock,
+    // a preflight check, a bad flag) would leave nothing to retry with.
+    let hostname = hostname(&s.root, s.node.name.is_some())?;
+    // With --node-name or --node-name-mode, ClusterInfo has no say.
+    let named = if s.node.name.is_some() || s.node.name_source.is_some() {
+        Some(node_name(s, None, &hostname)?)
+    } else {
+        None
+    };
+    // The user's labels and taints are the top layer: whatever is wrong
+    // with one of them is wrong with the merged set too.
+    labels::merge_labels(&[("--labels", s.node.labels.clone())])?;
+    labels::merge_taints(&[("--taints", s.node.taints.clone())])?;
+    let store = Store::new(&s.root);
+    // A damaged journal stops the join here too; it is read again under
+    // the lock.
+    let journaled = store.load()?.is_some_and(|j| j.state != State::Reset);
+    let facts = preflight::gather(&s.root);
+    if s.root.is_host() && !s.dry_run {
+        refuse_failed(preflight::check_local(&facts, journaled))?;
+    }
+    // Held until the end, the wait for the kubelet included. A dry run
+    // changes nothing, so it takes no lock (and creates no state directory).
+    let _lock = if s.dry_run { None } else { Some(store.lock()?) };
+
     let deadline = Instant::now() + s.discover.timeout;
     let (ci, source, trusted) = discover_cluster(&s.discover, deadline)?;
-    let hostname = hostname(&s.root, s.node.name.is_some())?;
-    let node_name = node_name(s, ci.as_ref(), &hostname)?;
+    let node_name = match named {
+        Some(n) => n,
+        None => node_name(s, ci.as_ref(), &hostname)?,
+    };
 
     let api = Api::new(&trusted, &source.token)?;
     let cluster_kubelet_config = api.kubelet_config(deadline)?;
     // A Ready Node of our name that this host itself joined as is no reason
     // to stop: re-running a join must be safe.
     let server = trusted.verified.server.base_url();
-    let ours = Store::new(&s.root)
+    let ours = store
         .load()?
         .is_some_and(|j| j.state != State::Reset && j.node_name == node_name && j.server == server);
     match api.node(&node_name, deadline)? {
@@ -84,7 +113,7 @@ pub fn run(s: &JoinSettings) -> Result<String> {
     let cluster = source.cluster_name.clone();
 
     if s.dry_run {
-        let findings = preflight_findings(&s.root, &plan, &server, ours);
+        let findings = preflight_findings(&s.root, &facts, &plan, &server, ours, true);
         return plan_view::render(
             &s.root,
             &plan,
@@ -96,26 +125,13 @@ pub fn run(s: &JoinSettings) -> Result<String> {
         );
     }
     if s.root.is_host() {
-        let failed: Vec<String> = preflight_findings(&s.root, &plan, &server, ours)
-            .into_iter()
-            .filter(|f| !f.ok)
-            .map(|f| {
-                format!(
-                    "{}: {} (fix: {})",
-                    f.check,
-                    f.detail,
-                    f.fix.unwrap_or_default()
-                )
-            })
-            .collect();
-        if !failed.is_empty() {
-            return Err(Error::new(
-                Class::Preflight,
-                format!("this host is not ready to join:\n  {}", failed.join("\n  ")),
-            ));
-        }
+        // The local checks passed before the token was traded; these are
+        // the ones that needed the cluster.
+        refuse_failed(preflight_findings(
+            &s.root, &facts, &plan, &server, ours, false,
+        ))?;
     }
-    let out = apply_plan(s, &plan, cluster, server.clone(), &inputs.node_name)?;
+    let out = apply_plan(s, &store, &plan, cluster, server.clone(), &inputs.node_name)?;
     if s.root.is_host() {
         let cas: Vec<_> = trusted.verified.cas.iter().map(|c| c.der.clone()).collect();
         wait::wait_for_node(
@@ -131,15 +147,37 @@ pub fn run(s: &JoinSettings) -> Result<String> {
     Ok(out)
 }
 
+/// Exit 9 listing every failed check with its fix, or nothing.
+fn refuse_failed(findings: Vec<preflight::Finding>) -> Result<()> {
+    let failed: Vec<String> = findings
+        .into_iter()
+        .filter(|f| !f.ok)
+        .map(|f| {
+            format!(
+                "{}: {} (fix: {})",
+                f.check,
+                f.detail,
+                f.fix.unwrap_or_default()
+            )
+        })
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Class::Preflight,
+        format!("this host is not ready to join:\n  {}", failed.join("\n  ")),
+    ))
+}
+
 fn apply_plan(
     s: &JoinSettings,
+    store: &Store,
     plan: &plan::Plan,
     cluster: Option<String>,
     server: String,
     node_name: &str,
 ) -> Result<String> {
-    let store = Store::new(&s.root);
-    let _lock = store.lock()?;
     let mut journal = match store.load()? {
         Some(j) if j.state != State::Reset => {
             if j.server != server || j.node_name != node_name {
@@ -174,8 +212,8 @@ fn apply_plan(
         journal.state = State::Joining;
         journal.error = None;
     }
-    let applied = apply::apply_files(&s.root, &store, &mut journal, plan, s.faults)?;
-    if let Err(e) = apply::apply_actions(&s.root, &store, &mut journal, plan, &applied.written) {
+    let applied = apply::apply_files(&s.root, store, &mut journal, plan, s.faults)?;
+    if let Err(e) = apply::apply_actions(&s.root, store, &mut journal, plan, &applied.written) {
         journal.state = State::Failed;
         journal.error = Some(e.to_string());
         let _ = store.save(&journal);
@@ -220,13 +258,17 @@ fn apply_plan(
     })
 }
 
-/// Preflight as it applies: every check on the live host; under --root only
-/// what the root's files say (the running machine is not the node).
+/// Preflight as it applies: on the live host every check (`all`, for a dry
+/// run) or the ones that needed the cluster (the others ran before the
+/// token was traded); under --root only what the root's files say (the
+/// running machine is not the node).
 fn preflight_findings(
     root: &Root,
+    facts: &preflight::HostFacts,
     plan: &plan::Plan,
     server: &str,
     rejoin: bool,
+    all: bool,
 ) -> Vec<preflight::Finding> {
     let swap_allowed = plan
         .file(plan::paths::KUBELET_CONFIG)
@@ -238,14 +280,16 @@ fn preflight_findings(
         swap_allowed,
         rejoin,
     };
-    let findings = preflight::check(&preflight::gather(root), &intent);
-    if root.is_host() {
-        findings
-    } else {
-        findings
+    if !root.is_host() {
+        return preflight::check_cluster(facts, &intent)
             .into_iter()
             .filter(|f| f.check == "kubelet.conf")
-            .collect()
+            .collect();
+    }
+    if all {
+        preflight::check(facts, &intent)
+    } else {
+        preflight::check_cluster(facts, &intent)
     }
 }
 
