@@ -110,27 +110,32 @@ pub fn apply_files(
                     mode: Some(file.mode),
                     done: false,
                     time: None,
+                    retired: false,
                 });
                 store.save(journal)?;
                 points.tick("record", &path)?;
             }
             let entry = journal.entry_mut(&file.path).expect("recorded above");
             if in_place {
-                if !entry.done || entry.written.as_deref() != Some(wanted.as_str()) {
+                if !entry.done || entry.written.as_deref() != Some(wanted.as_str()) || entry.retired
+                {
                     entry.done = true;
                     entry.written = Some(wanted);
+                    entry.retired = false;
                     entry.time.get_or_insert_with(now);
                     store.save(journal)?;
                 }
                 applied.unchanged.push(file.path.clone());
                 continue;
             }
-            if entry.written.as_deref() != Some(wanted.as_str()) || entry.done {
-                // The plan changed since the last run (or the file drifted):
-                // note what is about to be written before writing it.
+            if entry.written.as_deref() != Some(wanted.as_str()) || entry.done || entry.retired {
+                // The plan changed since the last run (or the file drifted,
+                // or was retired and is wanted again): note what is about
+                // to be written before writing it.
                 entry.written = Some(wanted.clone());
                 entry.mode = Some(file.mode);
                 entry.done = false;
+                entry.retired = false;
                 store.save(journal)?;
             }
             points.tick("write", &path)?;
@@ -236,6 +241,7 @@ fn ensure_dir(
                 mode: Some(want),
                 done: false,
                 time: None,
+                retired: false,
             });
             store.save(journal)?;
             points.tick("record", &path)?;
@@ -249,6 +255,24 @@ fn ensure_dir(
         applied.dirs_created.push(d.clone());
     }
     Ok(())
+}
+
+/// Removes a file the join wrote, now that it has served (the bootstrap
+/// kubeconfig once the kubelet has its own credentials), recording that
+/// first: status, a re-run and reset then take its absence for what the
+/// join left, not for a change made since. Absent already is fine.
+pub fn retire_file(
+    root: &Root,
+    store: &Store,
+    journal: &mut Journal,
+    host_path: &str,
+) -> Result<()> {
+    if let Some(entry) = journal.entry_mut(host_path).filter(|e| !e.retired) {
+        entry.retired = true;
+        store.save(journal)?;
+    }
+    let path = root.path(host_path);
+    fsops::remove_file(&path).map_err(|e| host_err("remove", &path, e))
 }
 
 /// What a reset did.
@@ -469,6 +493,7 @@ pub fn apply_actions(
                             mode: None,
                             done: false,
                             time: None,
+                            retired: false,
                         });
                         store.save(journal)?;
                     }
@@ -546,6 +571,7 @@ fn record_unit(store: &Store, journal: &mut Journal, unit: &str) -> Result<()> {
         mode: None,
         done: true,
         time: Some(now()),
+        retired: false,
     });
     store.save(journal)
 }
@@ -569,6 +595,7 @@ fn record_kubelet_owned(
         mode: None,
         done: true,
         time: Some(now()),
+        retired: false,
     });
     store.save(journal)
 }
@@ -589,10 +616,13 @@ pub fn action_name(a: &crate::plan::Action) -> String {
 }
 
 /// Whether `found` is what the join wrote (or, for an entry whose write
-/// never happened, still what was there before).
+/// never happened, still what was there before), or nothing where the join
+/// removed its own file again ([`retire_file`]).
 fn is_ours(found: &Found, entry: &Entry) -> bool {
     match (found, &entry.written) {
         (Found::File { sha256, .. }, Some(w)) => sha256 == w,
+        // Removed by the join itself once it had served.
+        (Found::Absent, _) => entry.retired,
         _ => false,
     }
 }
@@ -666,4 +696,59 @@ pub fn record_step(store: &Store, journal: &mut Journal, name: &str, outcome: &s
         time: now(),
     });
     store.save(journal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::FileSpec;
+
+    const BOOTSTRAP: &str = crate::plan::paths::BOOTSTRAP_KUBECONFIG;
+
+    fn plan() -> Plan {
+        Plan {
+            files: vec![FileSpec {
+                path: BOOTSTRAP.into(),
+                mode: 0o600,
+                content: b"written by the join\n".to_vec(),
+                sensitive: true,
+                purpose: "test",
+            }],
+            dirs: vec![("/etc/kubernetes".into(), 0o755)],
+            actions: vec![],
+        }
+    }
+
+    /// A file the join retired is the join's own absence: reset restores
+    /// what was there before it (here, a file of the host's), and a later
+    /// join that wants it again writes it and forgets the retirement.
+    #[test]
+    fn a_retired_file_is_restored_by_reset_and_rewritten_by_a_join() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::at(dir.path());
+        std::fs::create_dir_all(dir.path().join("etc/kubernetes")).unwrap();
+        let path = root.path(BOOTSTRAP);
+        std::fs::write(&path, "the host's own\n").unwrap();
+        let store = Store::new(&root);
+        let mut journal = Journal::new(None, "https://x:6443".into(), "n".into());
+        apply_files(&root, &store, &mut journal, &plan(), Faults::default()).unwrap();
+        retire_file(&root, &store, &mut journal, BOOTSTRAP).unwrap();
+        assert!(!path.exists());
+        let saved = store.load().unwrap().unwrap();
+        assert!(saved.entry(BOOTSTRAP).unwrap().retired, "recorded");
+        // retiring again (a re-run's wait) changes nothing
+        retire_file(&root, &store, &mut journal, BOOTSTRAP).unwrap();
+
+        let mut again = journal.clone();
+        let applied = apply_files(&root, &store, &mut again, &plan(), Faults::default()).unwrap();
+        assert_eq!(applied.written, [BOOTSTRAP]);
+        assert!(!again.entry(BOOTSTRAP).unwrap().retired, "written again");
+        retire_file(&root, &store, &mut again, BOOTSTRAP).unwrap();
+
+        let undone = undo(&root, &store, &mut again, false, Faults::default()).unwrap();
+        assert!(undone.left_changed.is_empty(), "{undone:?}");
+        assert_eq!(undone.restored, [BOOTSTRAP]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the host's own\n");
+        assert_eq!(again.state, State::Reset);
+    }
 }

@@ -107,6 +107,13 @@ pub struct Entry {
     /// When the change was made (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
+    /// A file the join wrote and then removed itself once it had served
+    /// (`bootstrap-kubelet.conf`, after the kubelet's TLS bootstrap, as
+    /// kubeadm does): its absence is what the join left, not a change made
+    /// since. Recorded before the removal; cleared when the file is
+    /// written again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
 }
 
 /// A step that is not a file: an action, or a note such as "skipped (--root)".

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::error::{Class, Error, Result};
-use crate::host::{Root, fsops, system};
+use crate::host::{Root, system};
 use crate::http::HttpClient;
 use crate::plan::paths;
 use crate::tls;
@@ -77,6 +77,9 @@ pub fn kubelet_has_credentials(root: &Root) -> bool {
 }
 
 /// Waits as asked. `cas` are the trusted cluster CA certificates.
+/// `retire_bootstrap` removes the bootstrap kubeconfig once the kubelet has
+/// its own credentials (the join records that in its journal first).
+#[allow(clippy::too_many_arguments)]
 pub fn wait_for_node(
     root: &Root,
     server: &str,
@@ -85,6 +88,7 @@ pub fn wait_for_node(
     mode: Wait,
     timeout: Duration,
     token: &crate::secret::BootstrapToken,
+    retire_bootstrap: &mut dyn FnMut() -> Result<()>,
 ) -> Result<()> {
     if mode == Wait::None {
         return Ok(());
@@ -108,13 +112,7 @@ pub fn wait_for_node(
                     started.elapsed().as_secs_f64()
                 );
                 // As kubeadm does: the bootstrap token is not needed any more.
-                let bootstrap = root.path(paths::BOOTSTRAP_KUBECONFIG);
-                fsops::remove_file(&bootstrap).map_err(|e| {
-                    Error::new(
-                        Class::HostChange,
-                        format!("cannot remove {}: {e}", bootstrap.display()),
-                    )
-                })?;
+                retire_bootstrap()?;
             }
             match node_state(server, cas, chain, key, node, deadline) {
                 Ok(Some(ready)) if mode == Wait::Registered || ready => {

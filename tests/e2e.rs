@@ -594,8 +594,7 @@ fn live_join_then_reset_on_a_booted_host() {
         "the bootstrap token is gone"
     );
     assert!(m.path("/etc/kubernetes/kubelet.conf").exists());
-    let status = m.run(&[GUEST_BIN, "status", "--output", "json"]);
-    assert!(status.contains("\"state\": \"joined\""), "{status}");
+    assert_status_after_a_finished_join(&m);
 
     // the same join again: nothing to do, still exit 0
     let out = m.exec(&argv);
@@ -604,6 +603,7 @@ fn live_join_then_reset_on_a_booted_host() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_status_after_a_finished_join(&m);
 
     let out = m.exec(&[GUEST_BIN, "reset"]);
     if !out.status.success() {
@@ -632,6 +632,45 @@ fn live_join_then_reset_on_a_booted_host() {
         before,
         "reset left the machine different"
     );
+}
+
+/// `status` after a join whose wait removed bootstrap-kubelet.conf (the
+/// kubelet had its own credentials): joined, nothing changed since, the
+/// removal reported as the join's own, and neither a re-run nor a reset has
+/// anything to rewrite or leave alone.
+fn assert_status_after_a_finished_join(m: &harness::Machine) {
+    let text = m.run(&[GUEST_BIN, "status", "--output", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(status["state"], "joined", "{text}");
+    assert!(
+        status["rerunJoin"].as_str().unwrap().starts_with("nothing"),
+        "{text}"
+    );
+    assert!(
+        !status["rerunReset"]
+            .as_str()
+            .unwrap()
+            .contains("changed since"),
+        "{text}"
+    );
+    let steps = status["steps"].as_array().unwrap();
+    for st in steps {
+        assert_ne!(st["inPlace"], false, "changed since the join? {st}");
+    }
+    let bootstrap = steps
+        .iter()
+        .find(|st| {
+            st["step"]
+                .as_str()
+                .unwrap()
+                .contains("/etc/kubernetes/bootstrap-kubelet.conf")
+        })
+        .unwrap_or_else(|| panic!("no step for the bootstrap kubeconfig: {text}"));
+    assert_eq!(bootstrap["removed"], true, "{bootstrap}");
+    assert_eq!(bootstrap["inPlace"], true, "{bootstrap}");
+    let text = m.run(&[GUEST_BIN, "status"]);
+    assert!(!text.contains("changed since"), "{text}");
+    assert!(!text.contains("rewrite"), "{text}");
 }
 
 /// A kubelet that never registers: join stops at --wait-timeout with exit 7

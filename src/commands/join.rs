@@ -131,7 +131,8 @@ pub fn run(s: &JoinSettings) -> Result<String> {
             &s.root, &facts, &plan, &server, ours, false,
         ))?;
     }
-    let out = apply_plan(s, &store, &plan, cluster, server.clone(), &inputs.node_name)?;
+    let (out, mut journal) =
+        apply_plan(s, &store, &plan, cluster, server.clone(), &inputs.node_name)?;
     if s.root.is_host() {
         let cas: Vec<_> = trusted.verified.cas.iter().map(|c| c.der.clone()).collect();
         wait::wait_for_node(
@@ -142,6 +143,14 @@ pub fn run(s: &JoinSettings) -> Result<String> {
             s.wait,
             s.wait_timeout,
             &source.token,
+            &mut || {
+                apply::retire_file(
+                    &s.root,
+                    &store,
+                    &mut journal,
+                    plan::paths::BOOTSTRAP_KUBECONFIG,
+                )
+            },
         )?;
     }
     Ok(out)
@@ -177,7 +186,7 @@ fn apply_plan(
     cluster: Option<String>,
     server: String,
     node_name: &str,
-) -> Result<String> {
+) -> Result<(String, Journal)> {
     let mut journal = match store.load()? {
         Some(j) if j.state != State::Reset => {
             if j.server != server || j.node_name != node_name {
@@ -240,7 +249,7 @@ fn apply_plan(
     } else {
         format!("already joined: node {node_name}, nothing changed\n")
     };
-    Ok(match s.discover.output {
+    let out = match s.discover.output {
         crate::cli::OutputFormat::Text => summary,
         crate::cli::OutputFormat::Json => {
             let v = serde_json::json!({
@@ -255,7 +264,8 @@ fn apply_plan(
                 serde_json::to_string_pretty(&v).expect("plain data")
             )
         }
-    })
+    };
+    Ok((out, journal))
 }
 
 /// Preflight as it applies: on the live host every check (`all`, for a dry

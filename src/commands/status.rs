@@ -21,6 +21,11 @@ struct StepView {
     /// An action that was listed but not run (under --root).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     listed_only: bool,
+    /// A file the join wrote and removed again once it had served (the
+    /// bootstrap kubeconfig after the kubelet's TLS bootstrap); `inPlace`
+    /// then says whether it is still gone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    removed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,9 +71,12 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                     ),
                     Kind::File => {
                         let found = fsops::inspect(&s.root.path(&e.path)).unwrap_or(Found::Special);
-                        Some(
-                            matches!((&found, &e.written), (Found::File { sha256, .. }, Some(w)) if sha256 == w),
-                        )
+                        Some(match (&found, &e.written) {
+                            // Removed by the join itself: gone is as it left it.
+                            (Found::Absent, _) => e.retired,
+                            (Found::File { sha256, .. }, Some(w)) => sha256 == w,
+                            _ => false,
+                        })
                     }
                 };
                 if !e.done {
@@ -85,11 +93,19 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                     (Kind::KubeletOwned, _) => "expect from the kubelet",
                 };
                 steps.push(StepView {
-                    step: format!("{verb} {}", e.path),
+                    step: if e.retired {
+                        format!(
+                            "{verb} {}, removed once the kubelet had its own credentials",
+                            e.path
+                        )
+                    } else {
+                        format!("{verb} {}", e.path)
+                    },
                     time: e.time.clone(),
                     done: e.done,
                     in_place,
                     listed_only: false,
+                    removed: e.retired,
                 });
             }
             for st in &j.steps {
@@ -99,6 +115,7 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                     done: true,
                     in_place: None,
                     listed_only: st.outcome.starts_with("listed"),
+                    removed: false,
                 });
             }
             let rerun_join = match j.state {
