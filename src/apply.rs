@@ -283,6 +283,9 @@ pub struct Undone {
     pub dirs_removed: Vec<String>,
     /// Units stopped or disabled.
     pub units: Vec<String>,
+    /// What is worth saying about a step that needed nothing done (a unit
+    /// that is not installed, so not running).
+    pub notes: Vec<String>,
     /// Changed since the join, left as they are (without --force).
     pub left_changed: Vec<String>,
     /// Directories that were not empty (something else put files there).
@@ -317,8 +320,10 @@ pub fn undo(
     for entry in units.iter().rev() {
         if let Prior::Unit { enabled, active } = &entry.prior {
             points.tick("stop", Path::new(&entry.path))?;
-            stop_unit(&entry.path, enabled, *active)?;
-            undone.units.push(entry.path.clone());
+            match stop_unit(&entry.path, enabled, *active)? {
+                Some(note) => undone.notes.push(note),
+                None => undone.units.push(entry.path.clone()),
+            }
         }
     }
 
@@ -419,16 +424,29 @@ pub fn undo(
 }
 
 /// Stops and disables a unit the join started, unless it ran (or was
-/// enabled) before.
-fn stop_unit(unit: &str, enabled_before: &str, active_before: bool) -> Result<()> {
-    let fail = |e: String| Error::new(Class::HostChange, e);
-    if !active_before {
-        system::systemctl(&["stop", unit]).map_err(fail)?;
+/// enabled) before. A unit systemd does not know (a join that failed to
+/// enable a kubelet that is not installed) is neither running nor enabled:
+/// that counts as done, and the note returned says so.
+fn stop_unit(unit: &str, enabled_before: &str, active_before: bool) -> Result<Option<String>> {
+    let systemctl = |verb: &str| match system::systemctl(&[verb, unit]) {
+        Ok(_) => Ok(None),
+        Err(_) if system::unit_missing(unit) => {
+            let note = format!(
+                "{unit} is not installed (systemd has no such unit loaded), so it is not \
+                 running: nothing to {verb}"
+            );
+            tracing::info!("{note}");
+            Ok(Some(note))
+        }
+        Err(e) => Err(Error::new(Class::HostChange, e)),
+    };
+    if !active_before && let Some(note) = systemctl("stop")? {
+        return Ok(Some(note));
     }
     if enabled_before != "enabled" && system::unit_state(unit).enabled == "enabled" {
-        system::systemctl(&["disable", unit]).map_err(fail)?;
+        return systemctl("disable");
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Runs the Plan's actions on the live host, journaling what each one
@@ -529,7 +547,13 @@ pub fn apply_actions(
                     record_kubelet_owned(root, store, journal, p)?;
                 }
                 record_unit(store, journal, unit)?;
-                system::systemctl(&["enable", unit]).map_err(fail)?;
+                system::systemctl(&["enable", unit]).map_err(|e| {
+                    fail(e).hint(format!(
+                        "is the kubelet installed? `systemctl status {unit}` says whether systemd \
+                         knows the unit; install the kubelet (its package brings {unit}), then \
+                         run the join again, or undo it with `attach-node reset`"
+                    ))
+                })?;
                 // A restart picks up a new configuration even when the
                 // kubelet already ran (kubeadm restarts it too); an
                 // identical re-run leaves a running kubelet alone.

@@ -714,6 +714,67 @@ fn the_wait_timeout_is_exit_7_with_a_diagnosis() {
     );
 }
 
+/// A host without a kubelet: the join fails where it enables
+/// kubelet.service (exit 6, asking whether the kubelet is installed), and
+/// the reset is not stuck on stopping a unit systemd does not know: it
+/// notes that, and puts the machine back as it was.
+#[test]
+fn a_join_without_a_kubelet_fails_and_resets_cleanly() {
+    let Some(_t) = harness::begin("a_join_without_a_kubelet_fails_and_resets_cleanly") else {
+        return;
+    };
+    let m = machine("nokubelet")
+        .private_network()
+        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+        .boot();
+    let lab = LabInMachine::start(&m, &[]);
+    lab.hand_over(&m);
+    assert!(!m.path("/usr/bin/kubelet").exists());
+    let forward_before = m.run(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    let before = m.sh(FINGERPRINT);
+
+    let args = join_args(&lab);
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    argv.extend(["--wait-timeout", "30s"]);
+    let out = m.exec(&argv);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(err.contains("systemctl enable kubelet.service"), "{err}");
+    assert!(err.contains("is the kubelet installed?"), "{err}");
+    let status = m.run(&[GUEST_BIN, "status", "--output", "json"]);
+    assert!(status.contains("\"state\": \"failed\""), "{status}");
+
+    let out = m.exec(&[GUEST_BIN, "reset"]);
+    let text = stdout(&out);
+    if !out.status.success() {
+        m.fail(&format!(
+            "reset failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    assert!(
+        text.contains("note: kubelet.service is not installed"),
+        "{text}"
+    );
+    let status = m.run(&[GUEST_BIN, "status", "--output", "json"]);
+    assert!(status.contains("\"state\": \"reset\""), "{status}");
+    assert!(
+        m.is_active("containerd.service"),
+        "containerd ran before, so it runs after"
+    );
+    assert_eq!(
+        m.run(&["cat", "/proc/sys/net/ipv4/ip_forward"]),
+        forward_before
+    );
+    assert_eq!(
+        m.sh(FINGERPRINT),
+        before,
+        "reset left the machine different"
+    );
+    m.shutdown().assert_clean();
+}
+
 /// Prints when each stage of a join happened, from the timestamps of its
 /// own log lines (BENCHMARKS.md quotes these).
 fn print_stage_times(stderr: &str) {

@@ -84,6 +84,9 @@ pub fn run(s: &ResetSettings) -> Result<String> {
             "  left {d}: not empty (something else put files there)\n"
         ));
     }
+    for note in &undone.notes {
+        text.push_str(&format!("  note: {note}\n"));
+    }
     let report = json!({
         "state": journal.state.as_str(),
         "removed": undone.removed,
@@ -91,6 +94,7 @@ pub fn run(s: &ResetSettings) -> Result<String> {
         "directoriesRemoved": undone.dirs_removed,
         "leftChanged": undone.left_changed,
         "leftNotEmpty": undone.left_not_empty,
+        "notes": undone.notes,
     });
     if !undone.left_changed.is_empty() {
         return Err(Error::new(

@@ -73,6 +73,21 @@ pub fn unit_state(unit: &str) -> UnitState {
     }
 }
 
+/// Whether systemd has no such unit loaded (`LoadState=not-found`: no unit
+/// file, e.g. no kubelet installed) and it is not running either. There is
+/// nothing to stop or disable then; `systemctl stop` would fail on it.
+pub fn unit_missing(unit: &str) -> bool {
+    let show = |property: &str| {
+        run(
+            "systemctl",
+            &["show", "--property", property, "--value", unit],
+        )
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+    };
+    show("LoadState") == "not-found" && show("ActiveState") == "inactive"
+}
+
 /// The last lines of a unit's journal, for a diagnosis.
 pub fn journal_tail(unit: &str, lines: usize) -> String {
     run(
