@@ -57,7 +57,7 @@ for setting in "tight 10 50" "roomy 50 20"; do
     read -r name in_flight latency <<<"$setting"
     {
         echo "bench/fleet.sh $agents, $name: --api-max-in-flight $in_flight --api-latency-ms $latency"
-        echo "$(date -u +%Y-%m-%dT%H:%MZ), $("$bin/attach-node" --version), roots in $scratch ($(findmnt -no FSTYPE -T "$scratch" 2>/dev/null || echo '?'))"
+        echo "$(date -u +%Y-%m-%dT%H:%MZ), $("$bin/attach-node" --version), roots in $scratch ($(findmnt -no FSTYPE -T "$scratch" 2>/dev/null | head -n 1))"
         echo "ulimit -n $(ulimit -n), ulimit -u $(ulimit -u); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo
     } >"$out/fleet-$name.md"
