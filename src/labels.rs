@@ -43,6 +43,13 @@ pub const KUBELET_LABELS_ALLOWED: [&str; 11] = [
 pub const KUBELET_LABEL_NAMESPACES_ALLOWED: [&str; 2] =
     ["kubelet.kubernetes.io", "node.kubernetes.io"];
 
+/// The label of a node a cluster autoscaler manages (attach_node.sh's
+/// `--ess`, ClusterInfo's `autoscaler`), as ACK puts it on elastic nodes:
+/// coredns and similar workloads keep off the nodes that carry it. A key
+/// without a prefix, so in no kubernetes.io namespace: a kubelet may set it
+/// on itself.
+pub const AUTOSCALER_LABEL: (&str, &str) = ("k8s.aliyun.com", "true");
+
 /// Reserved for labels only administrators set, so that workloads can
 /// select nodes by them and trust the answer.
 const NODE_RESTRICTION_NAMESPACE: &str = "node-restriction.kubernetes.io";
@@ -670,6 +677,16 @@ mod tests {
             self_label_refusal("a/b/c"),
             Some(Refusal::InvalidKey(_))
         ));
+    }
+
+    #[test]
+    fn a_kubelet_may_set_the_autoscaler_label_on_itself() {
+        let (key, value) = AUTOSCALER_LABEL;
+        assert!(kubelet_may_self_set(key).is_allowed());
+        assert_eq!(validate_label_value(value), Ok(()));
+        let merged =
+            merge_labels(&[("autoscaler", vec![(key.to_owned(), value.to_owned())])]).unwrap();
+        assert_eq!(merged.to_flag_value(), "k8s.aliyun.com=true");
     }
 
     #[test]

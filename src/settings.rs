@@ -226,7 +226,9 @@ pub struct NodeOverrides {
     pub cluster_dns: Option<Vec<std::net::IpAddr>>,
     /// attach_node.sh's `--node-config` kubelet_config.
     pub kubelet_config: Option<serde_json::Map<String, serde_json::Value>>,
-    pub autoscaler: bool,
+    /// `--ess` (only ever true) or the config file's `ess`; None leaves it
+    /// to ClusterInfo's `autoscaler`.
+    pub autoscaler: Option<bool>,
 }
 
 pub fn resolve_join(args: &JoinArgs, outside: Outside<'_>) -> Result<JoinSettings> {
@@ -491,7 +493,7 @@ impl<'a> Resolver<'a> {
             taints,
             cluster_dns,
             kubelet_config,
-            autoscaler: a.ess || self.file.ess.unwrap_or(false),
+            autoscaler: if a.ess { Some(true) } else { self.file.ess },
         })
     }
 

@@ -507,6 +507,44 @@ fn labels_a_kubelet_may_not_set_are_exit_2() {
     assert!(flags.contains("--hostname-override=gpu-7"), "{flags}");
 }
 
+/// attach_node.sh's `--ess`: an autoscaler node registers with ACK's
+/// `k8s.aliyun.com=true` label, unless a label of that key says otherwise.
+#[test]
+fn ess_makes_an_autoscaler_node_with_acks_label() {
+    let f = lab(LabConfig::default());
+    let flags = |root: &Path| {
+        std::fs::read_to_string(root.join("var/lib/kubelet/kubeadm-flags.env")).unwrap()
+    };
+    let root = populated_root();
+    f.join(root.path(), &[], &[]).expect(0);
+    assert!(
+        !flags(root.path()).contains("k8s.aliyun.com"),
+        "{}",
+        flags(root.path())
+    );
+
+    let root = populated_root();
+    f.join(root.path(), &["--ess"], &[]).expect(0);
+    let got = flags(root.path());
+    assert!(
+        got.contains("--node-labels=k8s.aliyun.com=true,lab.attach-node.dev/pool=default"),
+        "{got}"
+    );
+
+    let root = populated_root();
+    let config = support::write(f.dir.path(), "ess.yaml", "ess: true\n");
+    let config = config.display().to_string();
+    f.join(
+        root.path(),
+        &["--config", &config, "--labels", "k8s.aliyun.com=false"],
+        &[],
+    )
+    .expect(0);
+    let got = flags(root.path());
+    assert!(got.contains("k8s.aliyun.com=false"), "{got}");
+    assert!(!got.contains("k8s.aliyun.com=true"), "{got}");
+}
+
 #[test]
 fn reset_leaves_files_changed_since_the_join_unless_forced() {
     let f = lab(LabConfig::default());

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use attach_node::clusterinfo::{RuntimeSpec, Taint, TaintEffect};
-use attach_node::labels::merge_labels;
+use attach_node::labels::{AUTOSCALER_LABEL, merge_labels};
 use attach_node::plan::render::{self, merge_kubelet_config};
 use attach_node::plan::{Action, NodeInputs, Plan, paths};
 use attach_node::secret::BootstrapToken;
@@ -68,20 +68,25 @@ fn minimal() -> NodeInputs {
 }
 
 fn full() -> NodeInputs {
-    let labels = merge_labels(&[(
-        "test",
-        vec![
-            (
-                "alibabacloud.com/nodepool-id".into(),
-                "np-0123456789".into(),
-            ),
-            ("example.com/pool".into(), "gpu".into()),
-            (
-                "node.kubernetes.io/instance-type".into(),
-                "ecs.g7.large".into(),
-            ),
-        ],
-    )])
+    // An autoscaler node (--ess), as join layers its labels.
+    let (key, value) = AUTOSCALER_LABEL;
+    let labels = merge_labels(&[
+        ("autoscaler", vec![(key.into(), value.into())]),
+        (
+            "test",
+            vec![
+                (
+                    "alibabacloud.com/nodepool-id".into(),
+                    "np-0123456789".into(),
+                ),
+                ("example.com/pool".into(), "gpu".into()),
+                (
+                    "node.kubernetes.io/instance-type".into(),
+                    "ecs.g7.large".into(),
+                ),
+            ],
+        ),
+    ])
     .unwrap();
     NodeInputs {
         node_name: "cn-hangzhou.10.0.0.7".into(),

@@ -16,7 +16,7 @@ use crate::kube::{Api, NodeState};
 use crate::labels;
 use crate::plan::{self, NodeInputs};
 use crate::preflight;
-use crate::settings::JoinSettings;
+use crate::settings::{JoinSettings, NodeOverrides};
 use crate::wait;
 
 pub fn run(s: &JoinSettings) -> Result<String> {
@@ -373,6 +373,43 @@ fn is_dns1123_subdomain(s: &str) -> bool {
         })
 }
 
+/// Whether a cluster autoscaler manages this node: `--ess` (or the config
+/// file's `ess`) over ClusterInfo's `autoscaler`.
+fn autoscaler(node: &NodeOverrides, ci: Option<&ClusterInfo>) -> bool {
+    node.autoscaler
+        .or(ci.map(|c| c.autoscaler))
+        .unwrap_or(false)
+}
+
+/// The node's labels, lowest layer first: an autoscaler node's
+/// [`labels::AUTOSCALER_LABEL`], ClusterInfo's `node.labels`, the user's
+/// (a label of the same key in either wins over the autoscaler's).
+fn node_labels(node: &NodeOverrides, ci: Option<&ClusterInfo>) -> Result<labels::Labels> {
+    let (key, value) = labels::AUTOSCALER_LABEL;
+    let implied = if autoscaler(node, ci) {
+        vec![(key.to_owned(), value.to_owned())]
+    } else {
+        Vec::new()
+    };
+    let ci_labels: Vec<(String, String)> = ci
+        .map(|c| {
+            c.node
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels::merge_labels(&[
+        (
+            "the autoscaler node label (--ess, ClusterInfo autoscaler)",
+            implied,
+        ),
+        ("ClusterInfo node.labels", ci_labels),
+        ("--labels", node.labels.clone()),
+    ])
+}
+
 #[allow(clippy::too_many_arguments)]
 fn node_inputs(
     s: &JoinSettings,
@@ -419,19 +456,7 @@ fn node_inputs(
         );
         kubelet_overrides.push(("--cluster-dns".into(), m));
     }
-    let ci_labels: Vec<(String, String)> = ci
-        .map(|c| {
-            c.node
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let labels = labels::merge_labels(&[
-        ("ClusterInfo node.labels", ci_labels),
-        ("--labels", s.node.labels.clone()),
-    ])?;
+    let labels = node_labels(&s.node, ci)?;
     let taints = labels::merge_taints(&[
         (
             "ClusterInfo node.taints",
@@ -454,4 +479,59 @@ fn node_inputs(
         systemd_resolved: s.root.path("/run/systemd/resolve/resolv.conf").is_file(),
         artifacts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ci(extra: &str) -> ClusterInfo {
+        let doc = format!(
+            r#"{{"version":1,"apiServerEndpoints":["https://10.0.0.1:6443"],
+               "bootstrapToken":"abcdef.0123456789abcdef"{extra}}}"#
+        );
+        crate::clusterinfo::parse(doc.as_bytes()).unwrap()
+    }
+
+    fn flag_value(node: &NodeOverrides, ci: Option<&ClusterInfo>) -> String {
+        node_labels(node, ci).unwrap().to_flag_value()
+    }
+
+    #[test]
+    fn an_autoscaler_node_gets_acks_label_and_the_user_has_the_last_word() {
+        let plain = NodeOverrides::default();
+        let ess = NodeOverrides {
+            autoscaler: Some(true),
+            ..Default::default()
+        };
+        let not_ess = NodeOverrides {
+            autoscaler: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(flag_value(&plain, None), "");
+        assert_eq!(flag_value(&plain, Some(&ci(""))), "");
+        assert_eq!(flag_value(&ess, None), "k8s.aliyun.com=true");
+        // ClusterInfo says so, and the user does not say otherwise
+        let scaled = ci(r#","autoscaler":true"#);
+        assert_eq!(flag_value(&plain, Some(&scaled)), "k8s.aliyun.com=true");
+        // --ess (or the config file's ess: true) wins over ClusterInfo
+        assert_eq!(
+            flag_value(&ess, Some(&ci(r#","autoscaler":false"#))),
+            "k8s.aliyun.com=true"
+        );
+        // and the config file's ess: false too
+        assert_eq!(flag_value(&not_ess, Some(&scaled)), "");
+        // a label of the same key wins: ClusterInfo's, then the user's
+        let labelled = ci(r#","autoscaler":true,"node":{"labels":{"k8s.aliyun.com":"cluster"}}"#);
+        assert_eq!(
+            flag_value(&plain, Some(&labelled)),
+            "k8s.aliyun.com=cluster"
+        );
+        let user = NodeOverrides {
+            autoscaler: Some(true),
+            labels: vec![("k8s.aliyun.com".into(), "false".into())],
+            ..Default::default()
+        };
+        assert_eq!(flag_value(&user, Some(&labelled)), "k8s.aliyun.com=false");
+    }
 }
