@@ -82,10 +82,12 @@ pub fn fetch_all(
                     "artifact {}: {} answered {}",
                     a.name, a.url, r.status
                 ))),
-                Err(FetchError::Transient(why)) => Attempt::Retry {
-                    error: Error::unreachable(format!("{}: {why}", a.url)),
-                    retry_after: None,
-                },
+                Err(e @ (FetchError::Transient(_) | FetchError::Unresolved { .. })) => {
+                    Attempt::Retry {
+                        error: e.unreachable(&a.url),
+                        retry_after: None,
+                    }
+                }
                 Err(FetchError::Tls(why)) => Attempt::Fail(Error::trust(format!(
                     "artifact {}: {} failed TLS verification: {why}",
                     a.name, a.url

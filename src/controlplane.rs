@@ -24,8 +24,8 @@ pub fn resolve(cp: &ControlPlane, deadline: Instant, backoff: Backoff) -> Result
         backoff,
         |_, remaining| match client.get(&url, Some(cp.token.expose_for_header()), remaining) {
             Ok(reply) => judge(reply.status, reply.retry_after, &reply.body, &cp.url),
-            Err(FetchError::Transient(why)) => Attempt::Retry {
-                error: Error::unreachable(format!("{}: {why}", cp.url)),
+            Err(e @ (FetchError::Transient(_) | FetchError::Unresolved { .. })) => Attempt::Retry {
+                error: e.unreachable(&cp.url),
                 retry_after: None,
             },
             Err(FetchError::Tls(why)) => Attempt::Fail(

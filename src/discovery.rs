@@ -79,6 +79,7 @@ fn first_fetch(
     let mut unsigned: Option<Error> = None;
     retry::run("discovery", deadline, backoff, |_, _| {
         let mut failures = Vec::new();
+        let mut hint = None;
         let mut retry_after = None;
         for endpoint in &source.endpoints {
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -92,6 +93,7 @@ fn first_fetch(
                 }
                 Err(e) => {
                     failures.push(format!("{endpoint}: {e}"));
+                    hint = hint.or(e.hint());
                     continue;
                 }
             };
@@ -130,7 +132,14 @@ fn first_fetch(
                 tracing::debug!("no API server answered this time: {}", failures.join("; "));
                 e.clone()
             }
-            None => Error::unreachable(format!("no API server answered: {}", failures.join("; "))),
+            None => {
+                let e =
+                    Error::unreachable(format!("no API server answered: {}", failures.join("; ")));
+                match &hint {
+                    Some(h) => e.hint(h.clone()),
+                    None => e,
+                }
+            }
         };
         Attempt::Retry { error, retry_after }
     })
@@ -166,9 +175,9 @@ fn second_fetch(
                 Err(e @ FetchError::TooLarge) => {
                     return Attempt::Fail(Error::trust(format!("{endpoint}: {e}")));
                 }
-                Err(FetchError::Transient(why)) => {
+                Err(e @ (FetchError::Transient(_) | FetchError::Unresolved { .. })) => {
                     return Attempt::Retry {
-                        error: Error::unreachable(format!("{endpoint}: {why}")),
+                        error: e.unreachable(&endpoint.to_string()),
                         retry_after: None,
                     };
                 }

@@ -35,6 +35,9 @@ pub enum FetchError {
     Transient(String),
     /// The server's certificate did not verify: never retried.
     Tls(String),
+    /// The server's name did not resolve (yet: at boot the network may
+    /// come up late, so this is retried too).
+    Unresolved { host: String, why: String },
     /// The body is over [`BODY_CAP`].
     TooLarge,
 }
@@ -44,7 +47,31 @@ impl std::fmt::Display for FetchError {
         match self {
             FetchError::Transient(e) => f.write_str(e),
             FetchError::Tls(e) => write!(f, "TLS verification failed: {e}"),
+            FetchError::Unresolved { host, why } => write!(f, "cannot resolve {host}: {why}"),
             FetchError::TooLarge => write!(f, "the answer is larger than {BODY_CAP} bytes"),
+        }
+    }
+}
+
+impl FetchError {
+    /// The fix, where there is one to name.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            FetchError::Unresolved { host, .. } => Some(format!(
+                "check the name {host} (a typo in the URL?) and this host's DNS: the name \
+                 servers in /etc/resolv.conf must answer for it"
+            )),
+            _ => None,
+        }
+    }
+
+    /// The error of a retryable failure (a [`FetchError::Transient`] or
+    /// [`FetchError::Unresolved`] one) of a request to `at`, with its fix.
+    pub fn unreachable(&self, at: &str) -> Error {
+        let e = Error::unreachable(format!("{at}: {self}"));
+        match self.hint() {
+            Some(h) => e.hint(h),
+            None => e,
         }
     }
 }
@@ -148,7 +175,44 @@ fn classify(err: reqwest::Error) -> FetchError {
         }
         source = e.source();
     }
+    if let Some(unresolved) = dns_failure(&err) {
+        return unresolved;
+    }
     FetchError::Transient(describe(&err))
+}
+
+/// A name that did not resolve, told as such: hickory's own text is the
+/// Debug form of its query (`no records found for Query { name: ... }`).
+/// The layers that say "this was DNS" are hyper-util's and reqwest's, whose
+/// types are private, so they are known by their texts.
+fn dns_failure(err: &reqwest::Error) -> Option<FetchError> {
+    let mut layers = Vec::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        layers.push(e);
+        source = e.source();
+    }
+    let dns = layers
+        .iter()
+        .position(|e| matches!(e.to_string().as_str(), "dns error" | "error resolving DNS"))?;
+    let host = err
+        .url()
+        .and_then(|u| u.host_str())
+        .unwrap_or("the server's name")
+        .to_owned();
+    let cause = layers[dns..].last().expect("the dns layer itself at least");
+    let detail = format!("{cause:?}");
+    let why = if detail.contains("NXDomain") {
+        "no such name".to_owned()
+    } else if detail.contains("NoRecordsFound") {
+        "the name has no address".to_owned()
+    } else if err.is_timeout() || detail.contains("Timeout") || detail.contains("timed out") {
+        "the name servers did not answer in time".to_owned()
+    } else {
+        // An I/O error reaching the name servers, or no configuration.
+        crate::error::printable(&cause.to_string(), 200)
+    };
+    Some(FetchError::Unresolved { host, why })
 }
 
 fn tls_error(e: &rustls::Error) -> FetchError {
@@ -181,4 +245,40 @@ fn describe(err: &reqwest::Error) -> String {
         msg.push_str(&inner);
     }
     msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.invalid` never resolves (RFC 6761 §6.4: the resolver answers
+    /// NXDOMAIN itself, so no network is needed): it is told as a name that
+    /// did not resolve, never as hickory's query dump.
+    #[test]
+    fn a_name_that_does_not_resolve_is_named() {
+        let roots = crate::tls::control_plane_roots(None).unwrap();
+        let client = HttpClient::new(crate::tls::with_roots(roots).unwrap()).unwrap();
+        let e = client
+            .get(
+                "https://nonexistent.invalid/v1",
+                None,
+                Duration::from_secs(5),
+            )
+            .unwrap_err();
+        let FetchError::Unresolved { host, .. } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(host, "nonexistent.invalid");
+        let text = e.to_string();
+        assert!(
+            text.starts_with("cannot resolve nonexistent.invalid: "),
+            "{text}"
+        );
+        assert!(!text.contains("Query"), "{text}");
+        let err = e.unreachable("https://nonexistent.invalid");
+        assert!(
+            err.hint_text().unwrap().contains("/etc/resolv.conf"),
+            "{err}"
+        );
+    }
 }

@@ -403,6 +403,12 @@ fn busy(path: &std::path::Path) -> Error {
             path.display()
         ),
     )
+    .hint(format!(
+        "wait for the other run to end (a join waits up to --wait-timeout for its kubelet), \
+         then run again; `ps -C attach-node -o pid,etime,args` shows it. The lock goes with \
+         the process that holds it: there is no stale lock, so do not delete {}",
+        path.display()
+    ))
 }
 
 /// `dir` and its ancestors that do not exist yet, innermost first.

@@ -57,10 +57,12 @@ impl Api {
                     retry_after: r.retry_after,
                 },
                 Ok(r) => Attempt::Done(r),
-                Err(FetchError::Transient(why)) => Attempt::Retry {
-                    error: Error::unreachable(format!("{}: {why}", self.base)),
-                    retry_after: None,
-                },
+                Err(e @ (FetchError::Transient(_) | FetchError::Unresolved { .. })) => {
+                    Attempt::Retry {
+                        error: e.unreachable(&self.base),
+                        retry_after: None,
+                    }
+                }
                 Err(FetchError::Tls(why)) => Attempt::Fail(Error::trust(format!(
                     "{} failed TLS verification against the cluster CA: {why}",
                     self.base

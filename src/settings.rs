@@ -221,14 +221,40 @@ pub struct JoinSettings {
 pub struct NodeOverrides {
     pub name: Option<String>,
     pub name_source: Option<NameSource>,
+    /// How the user asked for `name_source`, for messages: `--node-name-mode
+    /// nodeip`, or the config file's `node-name-mode`.
+    pub name_source_origin: Option<String>,
     pub labels: Vec<(String, String)>,
+    /// Where `labels` came from, for messages: `--labels`, or the config
+    /// file's `labels` (empty: `--labels`).
+    pub labels_origin: String,
     pub taints: Vec<Taint>,
+    /// Where `taints` came from, as `labels_origin`.
+    pub taints_origin: String,
     pub cluster_dns: Option<Vec<std::net::IpAddr>>,
     /// attach_node.sh's `--node-config` kubelet_config.
     pub kubelet_config: Option<serde_json::Map<String, serde_json::Value>>,
     /// `--ess` (only ever true) or the config file's `ess`; None leaves it
     /// to ClusterInfo's `autoscaler`.
     pub autoscaler: Option<bool>,
+}
+
+impl NodeOverrides {
+    /// The layer name of the user's labels in messages.
+    pub fn labels_layer(&self) -> &str {
+        match self.labels_origin.as_str() {
+            "" => "--labels",
+            o => o,
+        }
+    }
+
+    /// The layer name of the user's taints in messages.
+    pub fn taints_layer(&self) -> &str {
+        match self.taints_origin.as_str() {
+            "" => "--taints",
+            o => o,
+        }
+    }
 }
 
 pub fn resolve_join(args: &JoinArgs, outside: Outside<'_>) -> Result<JoinSettings> {
@@ -426,17 +452,39 @@ impl<'a> Resolver<'a> {
         }
     }
 
+    /// How a message names a value from the config file.
+    fn file_key(&self, key: &str) -> String {
+        format!("the config file {}'s {key}", self.config_name())
+    }
+
+    /// A flag's value, else the config file's, with where it came from.
+    fn flag_or_file(
+        &self,
+        flag: &str,
+        given: &Option<String>,
+        key: &str,
+        file: &Option<String>,
+    ) -> (Option<String>, String) {
+        match (given, file) {
+            (Some(v), _) => (Some(v.clone()), flag.to_owned()),
+            (None, Some(v)) => (Some(v.clone()), self.file_key(key)),
+            (None, None) => (None, flag.to_owned()),
+        }
+    }
+
     fn node(&mut self, a: &NodeArgs) -> Result<NodeOverrides> {
-        let labels = a.labels.clone().or_else(|| self.file.labels.clone());
+        let (labels, labels_origin) =
+            self.flag_or_file("--labels", &a.labels, "labels", &self.file.labels);
         let labels = match labels {
             Some(spec) => crate::labels::parse_label_list(&spec)
-                .map_err(|e| Error::usage(format!("--labels: {e}")))?,
+                .map_err(|e| Error::usage(format!("{labels_origin}: {e}")))?,
             None => Vec::new(),
         };
-        let taints = a.taints.clone().or_else(|| self.file.taints.clone());
+        let (taints, taints_origin) =
+            self.flag_or_file("--taints", &a.taints, "taints", &self.file.taints);
         let taints = match taints {
             Some(spec) => crate::labels::parse_taint_list(&spec)
-                .map_err(|e| Error::usage(format!("--taints: {e}")))?,
+                .map_err(|e| Error::usage(format!("{taints_origin}: {e}")))?,
             None => Vec::new(),
         };
         let dns: Vec<String> = if !a.cluster_dns.is_empty() {
@@ -467,18 +515,26 @@ impl<'a> Resolver<'a> {
             .clone()
             .or_else(|| self.file.node_config.clone());
         let kubelet_config = node_config.map(|b| node_config_kubelet(&b)).transpose()?;
-        let mode = a
-            .node_name_mode
-            .clone()
-            .or_else(|| self.file.node_name_mode.clone());
+        let (mode, mode_origin) = self.flag_or_file(
+            "--node-name-mode",
+            &a.node_name_mode,
+            "node-name-mode",
+            &self.file.node_name_mode,
+        );
         let name_source = mode
-            .map(|m| match m.as_str() {
-                "hostname" => Ok(NameSource::Hostname),
-                "nodeip" | "private-ip" => Ok(NameSource::PrivateIp),
-                "instance-id" => Ok(NameSource::InstanceId),
-                other => Err(Error::usage(format!(
-                    "--node-name-mode {other:?}: use hostname, nodeip (private-ip) or instance-id"
-                ))),
+            .map(|m| {
+                let source = match m.as_str() {
+                    "hostname" => NameSource::Hostname,
+                    "nodeip" | "private-ip" => NameSource::PrivateIp,
+                    "instance-id" => NameSource::InstanceId,
+                    other => {
+                        return Err(Error::usage(format!(
+                            "{mode_origin}: {other:?}: use hostname, nodeip (private-ip) or instance-id"
+                        )));
+                    }
+                };
+                // How it was said, for messages: `--node-name-mode nodeip`.
+                Ok((source, format!("{mode_origin} {m}")))
             })
             .transpose()?;
         let name = a
@@ -488,9 +544,12 @@ impl<'a> Resolver<'a> {
             .map(|n| n.trim().to_ascii_lowercase());
         Ok(NodeOverrides {
             name,
-            name_source,
+            name_source: name_source.as_ref().map(|(source, _)| *source),
+            name_source_origin: name_source.map(|(_, said)| said),
             labels,
+            labels_origin,
             taints,
+            taints_origin,
             cluster_dns,
             kubelet_config,
             autoscaler: if a.ess { Some(true) } else { self.file.ess },

@@ -479,6 +479,50 @@ fn unreachable_servers_are_exit_5() {
     .expect(5);
 }
 
+/// A name that does not resolve is said so, with the fix, not as the
+/// resolver's dump of its query. (`.invalid` never resolves, and the
+/// resolver says so itself, RFC 6761 §6.4: no network is needed.)
+#[test]
+fn a_name_that_does_not_resolve_is_exit_5_naming_it() {
+    let f = healthy();
+    let ca = f.path("control-plane-ca.pem");
+    let tok = f.path("openapi-token");
+    let bt = f.path("bootstrap-token");
+    for args in [
+        [
+            "--control-plane",
+            "https://cp.nonexistent.invalid",
+            "--control-plane-ca",
+            &ca,
+            "--openapi-token-file",
+            &tok,
+        ],
+        [
+            "--endpoint",
+            "api.nonexistent.invalid:6443",
+            "--token-file",
+            &bt,
+            "--ca-cert-hash",
+            &f.lab.ca_cert_hash(),
+        ],
+    ] {
+        let mut argv = vec!["discover", "--timeout", "1s"];
+        argv.extend(args);
+        let run = f.run(&argv, &[], None);
+        run.expect(5)
+            .stderr_has("nonexistent.invalid: ")
+            .stderr_has("cannot resolve ")
+            .stderr_has("/etc/resolv.conf");
+        // (the resolver's own debug lines, at -vv, may say more)
+        let error = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("attach-node: error:"))
+            .unwrap();
+        assert!(!error.contains("Query"), "{error}");
+    }
+}
+
 #[test]
 fn trust_failures_are_exit_4() {
     for (fault, needle) in [

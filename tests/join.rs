@@ -363,7 +363,10 @@ fn an_os_error_is_exit_6_with_the_os_message() {
     // mended, the join resumes
     std::fs::remove_file(&containerd).unwrap();
     std::fs::create_dir(&containerd).unwrap();
-    f.join(root.path(), &[], &[]).expect(0);
+    f.join(root.path(), &[], &[])
+        .expect(0)
+        .stderr_has("resuming the join started ")
+        .stderr_has(", which failed: cannot follow the symlink");
 }
 
 #[test]
@@ -394,7 +397,10 @@ fn a_second_concurrent_run_is_exit_8() {
     lock.lock().unwrap();
     f.join(root.path(), &[], &[])
         .expect(8)
-        .stderr_has("another attach-node run");
+        .stderr_has("another attach-node run")
+        .stderr_has("var/lib/attach-node/lock")
+        .stderr_has("hint: wait for the other run")
+        .stderr_has("ps -C attach-node");
     f.reset(root.path(), &[]).expect(8);
     drop(lock);
     f.join(root.path(), &[], &[]).expect(0);
@@ -543,6 +549,95 @@ fn ess_makes_an_autoscaler_node_with_acks_label() {
     let got = flags(root.path());
     assert!(got.contains("k8s.aliyun.com=false"), "{got}");
     assert!(!got.contains("k8s.aliyun.com=true"), "{got}");
+}
+
+/// Messages name what the user gave, where it was given: a flag, or a
+/// key of the config file (not the flag it stands for).
+#[test]
+fn messages_name_the_flag_or_the_config_key_the_user_gave() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let run = f.join(root.path(), &["--node-name-mode", "nodeip"], &[]);
+    run.expect(2)
+        .stderr_has("--node-name-mode nodeip needs cloud instance metadata")
+        .stderr_has("--node-name");
+    assert!(!run.stderr.contains("private-ip"), "{}", run.stderr);
+
+    let config = |name: &str, text: &str| {
+        support::write(f.dir.path(), name, text)
+            .display()
+            .to_string()
+    };
+    let mode = config("mode.yaml", "node-name-mode: nodeip\n");
+    f.join(root.path(), &["--config", &mode], &[])
+        .expect(2)
+        .stderr_has(&format!(
+            "the config file {mode}'s node-name-mode nodeip needs"
+        ));
+    let labels = config("labels.yaml", "labels: node-role.kubernetes.io/worker=\n");
+    let run = f.join(root.path(), &["--config", &labels], &[]);
+    run.expect(2)
+        .stderr_has(&format!("the config file {labels}'s labels: label"))
+        .stderr_has(&format!("remove it from the config file {labels}'s labels"));
+    assert!(!run.stderr.contains("--labels"), "{}", run.stderr);
+    let bad = config("bad.yaml", "labels: nokey\n");
+    f.join(root.path(), &["--config", &bad], &[])
+        .expect(2)
+        .stderr_has(&format!("the config file {bad}'s labels: malformed pair"));
+    let taints = config("taints.yaml", "taints: dedicated=gpu:Sometimes\n");
+    let run = f.join(root.path(), &["--config", &taints], &[]);
+    run.expect(2)
+        .stderr_has(&format!("the config file {taints}'s taints: invalid taint"));
+    assert!(!run.stderr.contains("--taints"), "{}", run.stderr);
+    // the flag beats the file, and is named as the flag
+    f.join(
+        root.path(),
+        &["--config", &labels, "--labels", "kubernetes.io/bad=x"],
+        &[],
+    )
+    .expect(2)
+    .stderr_has("--labels: label \"kubernetes.io/bad\"");
+}
+
+/// reset counts in words: "1 directory removed", "2 files removed".
+#[test]
+fn reset_counts_what_it_removed_in_words() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let run = f.join(root.path(), &["--output", "json"], &[]);
+    run.expect(0);
+    let mut dirs: Vec<String> = run.json()["directoriesCreated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect();
+    assert!(dirs.len() > 1, "{dirs:?}");
+    let out = f.reset(root.path(), &[]);
+    out.expect(0);
+    assert!(
+        out.stdout
+            .contains(&format!("{} directories removed", dirs.len())),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(" files removed, "), "{}", out.stdout);
+    assert!(!out.stdout.contains("(s)"), "{}", out.stdout);
+
+    // all but one of those directories there before: one is removed
+    let root = populated_root();
+    let last = dirs.pop().unwrap();
+    for d in &dirs {
+        std::fs::create_dir_all(root.path().join(d.trim_start_matches('/'))).unwrap();
+    }
+    f.join(root.path(), &[], &[]).expect(0);
+    let out = f.reset(root.path(), &[]);
+    out.expect(0);
+    assert!(
+        out.stdout.contains(", 1 directory removed\n"),
+        "only {last} was created: {}",
+        out.stdout
+    );
 }
 
 #[test]

@@ -33,8 +33,8 @@ pub fn run(s: &JoinSettings) -> Result<String> {
     };
     // The user's labels and taints are the top layer: whatever is wrong
     // with one of them is wrong with the merged set too.
-    labels::merge_labels(&[("--labels", s.node.labels.clone())])?;
-    labels::merge_taints(&[("--taints", s.node.taints.clone())])?;
+    labels::merge_labels(&[(s.node.labels_layer(), s.node.labels.clone())])?;
+    labels::merge_taints(&[(s.node.taints_layer(), s.node.taints.clone())])?;
     let store = Store::new(&s.root);
     // A damaged journal stops the join here too; it is read again under
     // the lock.
@@ -201,12 +201,21 @@ fn apply_plan(
                 )
                 .hint("run `attach-node reset` first to undo that join"));
             }
-            if j.state != State::Joined {
-                tracing::info!(
-                    "resuming the {} join started {}",
-                    j.state.as_str(),
+            match j.state {
+                State::Joining => tracing::info!(
+                    "resuming the join started {}, which stopped half-way",
                     j.started
-                );
+                ),
+                State::Failed => tracing::info!(
+                    "resuming the join started {}, which failed: {}",
+                    j.started,
+                    j.error.as_deref().unwrap_or("no error recorded")
+                ),
+                State::Resetting => tracing::info!(
+                    "joining again over the reset that stopped half-way (the join was started {})",
+                    j.started
+                ),
+                State::Joined | State::Reset => {}
             }
             j
         }
@@ -342,9 +351,14 @@ fn node_name(s: &JoinSettings, ci: Option<&ClusterInfo>, hostname: &str) -> Resu
             match source {
                 NameSource::Hostname => hostname.to_owned(),
                 other => {
+                    // Named as the user gave it (--node-name-mode nodeip),
+                    // or as ClusterInfo did.
+                    let said = match (&s.node.name_source, &s.node.name_source_origin) {
+                        (Some(_), Some(origin)) => origin.clone(),
+                        _ => format!("ClusterInfo's node.nameSource {}", other.as_str()),
+                    };
                     return Err(Error::usage(format!(
-                        "node.nameSource {} needs cloud instance metadata, which this version cannot read",
-                        other.as_str()
+                        "{said} needs cloud instance metadata, which this version cannot read"
                     ))
                     .hint("pass --node-name"));
                 }
@@ -406,7 +420,7 @@ fn node_labels(node: &NodeOverrides, ci: Option<&ClusterInfo>) -> Result<labels:
             implied,
         ),
         ("ClusterInfo node.labels", ci_labels),
-        ("--labels", node.labels.clone()),
+        (node.labels_layer(), node.labels.clone()),
     ])
 }
 
@@ -462,7 +476,7 @@ fn node_inputs(
             "ClusterInfo node.taints",
             ci.map(|c| c.node.taints.clone()).unwrap_or_default(),
         ),
-        ("--taints", s.node.taints.clone()),
+        (s.node.taints_layer(), s.node.taints.clone()),
     ])?;
     Ok(NodeInputs {
         node_name,

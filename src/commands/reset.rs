@@ -73,11 +73,13 @@ pub fn run(s: &ResetSettings) -> Result<String> {
         ));
     }
     let undone = apply::undo(&s.root, &store, &mut journal, s.force, s.faults)?;
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut text = format!(
-        "reset: {} file(s) removed, {} restored, {} directories removed\n",
-        undone.removed.len(),
+        "reset: {} removed, {} restored, {} removed\n",
+        count(undone.removed.len(), "file", "files"),
         undone.restored.len(),
-        undone.dirs_removed.len()
+        count(undone.dirs_removed.len(), "directory", "directories"),
     );
     for d in &undone.left_not_empty {
         text.push_str(&format!(
