@@ -50,15 +50,51 @@ pub fn with_default_subcommand(mut args: Vec<std::ffi::OsString>) -> Vec<std::ff
     let first = args.get(1).and_then(|a| a.to_str()).unwrap_or("");
     let is_flag = first.starts_with('-') && first.len() > 1;
     let asks_help = matches!(first, "--help" | "-h" | "--version" | "-V");
-    // `attach-node -v status` names its subcommand after a flag.
-    let names_one = args
-        .iter()
-        .skip(1)
-        .any(|a| a.to_str().is_some_and(|a| SUBCOMMANDS.contains(&a)));
-    if is_flag && !asks_help && !names_one {
+    if !is_flag || asks_help {
+        return args;
+    }
+    // `attach-node -v status` names its subcommand after a flag (and clap
+    // then says what is wrong with that); `--node-name reset` only gives a
+    // flag a value that happens to be a subcommand's name.
+    let names_one = first_operand(&args[1..]).is_some_and(|a| SUBCOMMANDS.contains(&a));
+    if !names_one {
         args.insert(1, "join".into());
     }
     args
+}
+
+/// The first argument that is neither a flag nor a flag's value, reading
+/// the flags as `join` defines them (`--name value`, `--name=value`, `-v`).
+fn first_operand(args: &[std::ffi::OsString]) -> Option<&str> {
+    let cli = <Cli as clap::CommandFactory>::command();
+    let join = cli.find_subcommand("join")?;
+    let takes_value = |flag: &str| {
+        join.get_arguments()
+            .find(|a| match flag.strip_prefix("--") {
+                Some(long) => a.get_long() == Some(long),
+                None => {
+                    let mut short = flag[1..].chars();
+                    a.get_short().is_some()
+                        && a.get_short() == short.next()
+                        && short.next().is_none()
+                }
+            })
+            .is_some_and(|a| a.get_action().takes_values())
+    };
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        if arg == "--" {
+            return rest.next().and_then(|a| a.to_str());
+        }
+        if !(arg.starts_with('-') && arg.len() > 1) {
+            return Some(arg);
+        }
+        if !arg.contains('=') && takes_value(arg) {
+            rest.next();
+        }
+    }
+    None
 }
 
 #[derive(Debug, Args)]
@@ -251,4 +287,67 @@ pub struct LegacyArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_default(args: &[&str]) -> Vec<String> {
+        let mut argv = vec!["attach-node".into()];
+        argv.extend(args.iter().map(std::ffi::OsString::from));
+        with_default_subcommand(argv)
+            .into_iter()
+            .skip(1)
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn flags_alone_mean_join_whatever_their_values_are() {
+        // a flag's value named like a subcommand is still a value
+        for args in [
+            &["--node-name", "reset", "--endpoint", "10.0.0.1:6443"][..],
+            &["--endpoint", "10.0.0.1:6443", "--node-name", "status"],
+            &["--labels", "discover=yes", "--taints", "join=x:NoSchedule"],
+            &["--labels=reset", "--node-name", "uninstall"],
+            &["-v", "--output", "json", "--node-name", "help"],
+            &["--ess", "--node-name-mode", "hostname"],
+        ] {
+            let got = with_default(args);
+            assert_eq!(got[0], "join", "{args:?}");
+            assert_eq!(&got[1..], args, "{args:?}");
+        }
+        // a subcommand named first, or after flags, is left to clap
+        for args in [
+            &["reset", "--node-name", "join"][..],
+            &["status"],
+            &["-v", "status"],
+            &["--output", "json", "reset"],
+            &["--help"],
+            &["--version"],
+        ] {
+            assert_eq!(with_default(args), args, "{args:?}");
+        }
+        assert_eq!(with_default(&[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn flags_alone_parse_as_join() {
+        let argv = with_default_subcommand(
+            [
+                "attach-node",
+                "--node-name",
+                "reset",
+                "--endpoint",
+                "10.0.0.1:6443",
+            ]
+            .map(std::ffi::OsString::from)
+            .to_vec(),
+        );
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Join(j) => assert_eq!(j.node.node_name.as_deref(), Some("reset")),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -718,6 +718,30 @@ fn attach_node_sh_flags_alone_mean_join() {
     )
     .expect(0);
     assert_eq!(f.status(root.path())["state"], "joined");
+
+    // a flag's value that is also a subcommand's name is still a value
+    let root = populated_root();
+    let r = root.path().display().to_string();
+    f.run(
+        &[
+            "--control-plane",
+            &cp,
+            "--node-name",
+            "reset",
+            "--control-plane-ca",
+            &ca,
+            "--openapi-token-file",
+            &tok,
+            "--root",
+            &r,
+        ],
+        &[],
+        None,
+    )
+    .expect(0);
+    let st = f.status(root.path());
+    assert_eq!(st["state"], "joined");
+    assert_eq!(st["nodeName"], "reset");
 }
 
 #[test]
