@@ -206,6 +206,12 @@ fn autoscaler_userdata_joins_with_its_labels() {
         Some("cpu"),
         "{node:?}"
     );
+    // `ess: true`: ACK's autoscaler-node label.
+    assert_eq!(
+        node.labels.get("k8s.aliyun.com").map(String::as_str),
+        Some("true"),
+        "{node:?}"
+    );
     let m = run.shutdown();
     m.shutdown().assert_clean();
 }
