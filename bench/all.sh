@@ -7,7 +7,7 @@
 # `ATTACH_NODE_E2E=require cargo test --test e2e live_join -- --nocapture`,
 # which needs root and a booted machine; it is not run here.
 #
-# Usage: bench/all.sh   (takes about 6 minutes on 2 cores; BENCH_REV names
+# Usage: bench/all.sh   (takes about 20 minutes on 2 cores; BENCH_REV names
 # the source when this is not a git checkout, e.g. a `git archive` export)
 # Needs: hyperfine, GNU time, curl, strace.
 set -euo pipefail
@@ -31,7 +31,7 @@ first() { "$@" 2>&1 | head -n 1; }
 bench/discover.sh 50
 bench/join.sh 30
 bench/syscalls.sh 5
-bench/fleet.sh 1000
+bench/fleet.sh 1000 3
 
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 cat "$out/machine.txt"

@@ -23,10 +23,16 @@
 # this one disk would measure the disk (bench/join.sh and bench/syscalls.sh
 # measure a join's own fsyncs). FLEET_SCRATCH=DIR puts them elsewhere.
 #
-# Usage: bench/fleet.sh [AGENTS]   (writes bench/results/fleet-{tight,roomy}.{md,json})
+# The simulated fleets' times vary from run to run (they retry in step), so
+# each setting runs REPEAT rounds, every fleet once per round, and the table
+# gives each figure's median with its range.
+#
+# Usage: bench/fleet.sh [AGENTS] [REPEAT]   (default 1000 3; writes
+#        bench/results/fleet-{tight,roomy}.{md,json})
 set -euo pipefail
 cd "$(dirname "$0")/.."
 agents=${1:-1000}
+repeat=${2:-3}
 
 cargo build --quiet --release --workspace --bins
 bin=$PWD/target/x86_64-unknown-linux-gnu/release
@@ -56,12 +62,12 @@ status=0
 for setting in "tight 10 50" "roomy 50 20"; do
     read -r name in_flight latency <<<"$setting"
     {
-        echo "bench/fleet.sh $agents, $name: --api-max-in-flight $in_flight --api-latency-ms $latency"
+        echo "bench/fleet.sh $agents $repeat, $name: --api-max-in-flight $in_flight --api-latency-ms $latency"
         echo "$(date -u +%Y-%m-%dT%H:%MZ), $("$bin/attach-node" --version), roots in $scratch ($(findmnt -no FSTYPE -T "$scratch" 2>/dev/null | head -n 1))"
         echo "ulimit -n $(ulimit -n), ulimit -u $(ulimit -u); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
         echo
     } >"$out/fleet-$name.md"
-    "$bin/attach-node-fleet" burst --agents "$agents" \
+    "$bin/attach-node-fleet" burst --agents "$agents" --repeat "$repeat" \
         --api-max-in-flight "$in_flight" --api-latency-ms "$latency" \
         --attach-node "$bin/attach-node" --scratch "$scratch" \
         --json "$out/fleet-$name.json" >>"$out/fleet-$name.md" || status=1

@@ -41,7 +41,7 @@ fn check(r: &fleet::Report) {
     // Every 429 was retried, and nothing else was.
     assert_eq!(r.client_retries, r.api_server.too_many_requests);
     assert!(r.last_success.is_some());
-    let table = fleet::markdown_table(std::slice::from_ref(r));
+    let table = fleet::markdown_table(&[vec![r.clone()]]);
     assert!(table.contains("(simulated)"), "{table}");
 }
 

@@ -33,6 +33,9 @@ Options:
                            this program)
   --kubeadm-interval-ms MS kubeadm's discovery retry interval (default 5000,
                            constants.DiscoveryRetryInterval)
+  --repeat N               run every fleet N times, in rounds (each round
+                           runs each fleet once), and report the median of
+                           each figure with its range (default 1)
   --scratch DIR            where the roots go (default: $TMPDIR or /tmp);
                            removed afterwards
   --json FILE              also write the reports as JSON
@@ -44,6 +47,7 @@ struct Options {
     api_max_in_flight: usize,
     api_latency: Duration,
     fleets: Vec<String>,
+    repeat: usize,
     attach_node: Option<PathBuf>,
     kubeadm_interval: Duration,
     scratch: PathBuf,
@@ -100,8 +104,12 @@ fn burst(o: &Options) -> Result<bool, String> {
             .map(|d| d.join("attach-node"))
             .ok_or("cannot find attach-node; pass --attach-node")?,
     };
-    let mut reports: Vec<Report> = Vec::new();
-    for name in &o.fleets {
+    // One entry per fleet, each holding that fleet's runs.
+    let mut groups: Vec<Vec<Report>> = vec![Vec::new(); o.fleets.len()];
+    let mut all_json = Vec::new();
+    for (round, (slot, name)) in
+        (0..o.repeat).flat_map(|round| o.fleets.iter().enumerate().map(move |f| (round, f)))
+    {
         let fleet = match name.as_str() {
             "attach-node" => Fleet::AttachNode {
                 binary: attach_node.clone(),
@@ -113,7 +121,9 @@ fn burst(o: &Options) -> Result<bool, String> {
             },
         };
         eprintln!(
-            "attach-node-fleet: {} × {}, API server admitting {} at a time, {} ms each ...",
+            "attach-node-fleet: round {} of {}: {} × {}, API server admitting {} at a time, {} ms each ...",
+            round + 1,
+            o.repeat,
             o.agents,
             fleet.label(),
             o.api_max_in_flight,
@@ -130,15 +140,17 @@ fn burst(o: &Options) -> Result<bool, String> {
         for f in &report.failure_samples {
             eprintln!("attach-node-fleet: {name}: failed: {f}");
         }
-        reports.push(report);
+        let mut json = report.to_json();
+        json["round"] = (round + 1).into();
+        all_json.push(json);
+        groups[slot].push(report);
         if let Some(path) = &o.json {
-            let all: Vec<_> = reports.iter().map(Report::to_json).collect();
-            let text = serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?;
+            let text = serde_json::to_string_pretty(&all_json).map_err(|e| e.to_string())?;
             std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
         }
     }
-    print!("{}", fleet::markdown_table(&reports));
-    Ok(reports.iter().all(|r| r.succeeded == r.agents))
+    print!("{}", fleet::markdown_table(&groups));
+    Ok(groups.iter().flatten().all(|r| r.succeeded == r.agents))
 }
 
 fn sim_agents(o: &SimOptions) -> Result<(), String> {
@@ -172,6 +184,7 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
     let mut api_max_in_flight = 50usize;
     let mut api_latency = Duration::from_millis(20);
     let mut fleets = Vec::new();
+    let mut repeat = 1usize;
     let mut attach_node = None;
     let mut interval = KUBEADM_DISCOVERY_RETRY_INTERVAL;
     let mut scratch = std::env::temp_dir();
@@ -201,6 +214,7 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
             "--api-max-in-flight" => api_max_in_flight = count(value()?, &flag)? as usize,
             "--api-latency-ms" => api_latency = Duration::from_millis(count(value()?, &flag)?),
             "--fleet" => fleets.push(value()?),
+            "--repeat" => repeat = count(value()?, &flag)? as usize,
             "--attach-node" => attach_node = Some(PathBuf::from(value()?)),
             "--kubeadm-interval-ms" | "--interval-ms" => {
                 interval = Duration::from_millis(count(value()?, &flag)?);
@@ -214,8 +228,8 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
             other => return Err(format!("unknown option '{other}'")),
         }
     }
-    if agents == 0 {
-        return Err("--agents must be at least 1".into());
+    if agents == 0 || repeat == 0 {
+        return Err("--agents and --repeat must be at least 1".into());
     }
     if sub == "sim-agents" {
         let name = policy.ok_or("sim-agents needs --policy")?;
@@ -246,6 +260,7 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
         api_max_in_flight,
         api_latency,
         fleets,
+        repeat,
         attach_node,
         kubeadm_interval: interval,
         scratch,
@@ -266,6 +281,7 @@ mod tests {
         assert!(matches!(parse(args("--help")), Ok(Command::Help)));
         assert!(parse(args("")).is_err());
         assert!(parse(args("burst --agents 0")).is_err());
+        assert!(parse(args("burst --repeat 0")).is_err());
         assert!(parse(args("burst --fleet nope")).is_err());
         assert!(parse(args("sim-agents --agents 3")).is_err());
         let Ok(Command::Burst(o)) = parse(args(
@@ -280,5 +296,6 @@ mod tests {
             panic!("should parse");
         };
         assert_eq!(o.fleets.len(), 3);
+        assert_eq!(o.repeat, 1);
     }
 }

@@ -162,51 +162,100 @@ impl Report {
     }
 }
 
-/// A Markdown table of bursts, side by side.
-pub fn markdown_table(reports: &[Report]) -> String {
-    let secs =
-        |d: Option<Duration>| d.map_or("–".to_owned(), |d| format!("{:.1} s", d.as_secs_f64()));
+/// A Markdown table of bursts side by side: one row per fleet, each
+/// `groups` entry being that fleet's runs. With several runs a figure is
+/// their median, with the smallest and largest in brackets.
+pub fn markdown_table(groups: &[Vec<Report>]) -> String {
     let mut s = String::from(
-        "| agents | succeeded | time to last success | median join | requests per join (control plane + API server) | 429s | client retries | lab CPU | agents' CPU | machine busy |\n\
+        "| fleet | joined | time to last success | median join | requests per join: control plane | API server (429s included) | 429s | lab CPU | agents' CPU | machine busy |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",
     );
-    for r in reports {
-        let per_join = |n: u64| {
-            if r.succeeded == 0 {
-                "–".to_owned()
-            } else {
-                format!("{:.2}", n as f64 / r.succeeded as f64)
-            }
+    for runs in groups.iter().filter(|g| !g.is_empty()) {
+        let first = &runs[0];
+        let per_join = |n: fn(&Report) -> u64| {
+            stat(
+                runs.iter()
+                    .filter(|r| r.succeeded > 0)
+                    .map(|r| n(r) as f64 / r.succeeded as f64),
+                2,
+                "",
+            )
         };
+        let secs = |d: fn(&Report) -> Option<Duration>| {
+            stat(runs.iter().filter_map(d).map(|d| d.as_secs_f64()), 1, " s")
+        };
+        let joined: Vec<String> = runs.iter().map(|r| r.succeeded.to_string()).collect();
         s.push_str(&format!(
-            "| {} × {} | {} / {} | {} | {} | {} ({} + {}) | {} | {} | {:.1} s | {:.1} s | {} |\n",
-            r.agents,
-            r.label,
-            r.succeeded,
-            r.agents,
-            secs(r.last_success),
-            secs(r.median_success),
-            r.requests_per_join()
-                .map_or("–".to_owned(), |n| format!("{n:.2}")),
-            per_join(r.control_plane.total),
-            per_join(r.api_server.total),
-            r.control_plane.too_many_requests + r.api_server.too_many_requests,
-            r.client_retries,
-            r.lab_cpu.as_secs_f64(),
-            r.agents_cpu.as_secs_f64(),
-            r.machine_busy
-                .map_or("–".to_owned(), |b| format!("{:.0} %", b * 100.0)),
+            "| {} × {} | {} / {}{} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            first.agents,
+            first.label,
+            joined.join(", "),
+            first.agents,
+            if runs.len() > 1 {
+                format!(" ({} runs)", runs.len())
+            } else {
+                String::new()
+            },
+            secs(|r| r.last_success),
+            secs(|r| r.median_success),
+            per_join(|r| r.control_plane.total),
+            per_join(|r| r.api_server.total),
+            stat(
+                runs.iter().map(|r| {
+                    (r.control_plane.too_many_requests + r.api_server.too_many_requests) as f64
+                }),
+                0,
+                "",
+            ),
+            stat(runs.iter().map(|r| r.lab_cpu.as_secs_f64()), 1, " s"),
+            stat(runs.iter().map(|r| r.agents_cpu.as_secs_f64()), 1, " s"),
+            stat(
+                runs.iter()
+                    .filter_map(|r| r.machine_busy.map(|b| b * 100.0)),
+                0,
+                " %"
+            ),
         ));
     }
-    let started: Vec<String> = reports
+    let started: Vec<String> = groups
         .iter()
-        .map(|r| format!("{} {:.1} s", r.label, r.spawn.as_secs_f64()))
+        .filter(|g| !g.is_empty())
+        .map(|g| {
+            format!(
+                "{} {}",
+                g[0].label,
+                stat(g.iter().map(|r| r.spawn.as_secs_f64()), 1, " s")
+            )
+        })
         .collect();
     s.push_str(&format!(
         "\nStarting the agents and holding them at the barrier, before the release (not in the times above): {}.\n",
-        started.join(", ")
+        started.join("; ")
     ));
     s
+}
+
+/// `median (min … max)` of `values` with `prec` decimals, the unit after
+/// the median; just the value when there is one.
+fn stat(values: impl Iterator<Item = f64>, prec: usize, unit: &str) -> String {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => "–".to_owned(),
+        1 => format!("{:.prec$}{unit}", v[0]),
+        n => {
+            let median = if n % 2 == 1 {
+                v[n / 2]
+            } else {
+                (v[n / 2 - 1] + v[n / 2]) / 2.0
+            };
+            format!(
+                "{median:.prec$}{unit} ({:.prec$} … {:.prec$})",
+                v[0],
+                v[n - 1]
+            )
+        }
+    }
 }
 
 /// Runs one burst against a fresh lab.
@@ -623,6 +672,17 @@ mod tests {
         assert!(own_ticks().is_some());
         let (busy, all) = machine_ticks().unwrap();
         assert!(busy <= all);
+    }
+
+    #[test]
+    fn medians_and_ranges() {
+        assert_eq!(stat([].into_iter(), 1, " s"), "–");
+        assert_eq!(stat([2.0].into_iter(), 1, " s"), "2.0 s");
+        assert_eq!(
+            stat([3.0, 1.0, 2.0].into_iter(), 1, " s"),
+            "2.0 s (1.0 … 3.0)"
+        );
+        assert_eq!(stat([4.0, 1.0, 2.0, 3.0].into_iter(), 0, ""), "2 (1 … 4)");
     }
 
     #[test]
