@@ -49,14 +49,16 @@ pub enum Next {
 /// a `Retry-After: 0` must not turn the loop into a flood.
 pub const MIN_WAIT: Duration = Duration::from_millis(50);
 
-/// Decides the next step. The server's `Retry-After` is a floor under our
-/// jittered wait (it knows its load, but it never makes us hurry), and no
-/// wait is shorter than [`MIN_WAIT`]. A wait that would reach the deadline
+/// Decides the next step. The server's `Retry-After` comes first and our
+/// jittered wait is added to it: it knows its load but never makes us
+/// hurry, and taken alone it would send every client it turned away back
+/// at the same instant (the fleet benchmark saw exactly that). No wait is
+/// shorter than [`MIN_WAIT`]. A wait that would reach the deadline
 /// ends the work now: one more attempt with no time left could only time
 /// out, and would hide the real last error behind "timed out".
 pub fn next(jittered: Duration, retry_after: Option<Duration>, remaining: Duration) -> Next {
     let wait = retry_after
-        .map_or(jittered, |ra| ra.max(jittered))
+        .map_or(jittered, |ra| ra.saturating_add(jittered))
         .max(MIN_WAIT);
     if wait >= remaining {
         Next::GiveUp
@@ -172,12 +174,14 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_a_floor_and_the_deadline_bounds() {
+    fn retry_after_comes_first_then_the_jitter_and_the_deadline_bounds() {
         let s = Duration::from_secs;
         assert_eq!(next(s(1), None, s(10)), Next::Wait(s(1)));
-        assert_eq!(next(s(1), Some(s(3)), s(10)), Next::Wait(s(3)));
-        // a smaller hint does not shorten our own wait
-        assert_eq!(next(s(2), Some(s(1)), s(10)), Next::Wait(s(2)));
+        assert_eq!(next(s(1), Some(s(3)), s(10)), Next::Wait(s(4)));
+        // a hint never shortens our own wait, and the jitter spreads the
+        // clients it turned away
+        assert_eq!(next(s(2), Some(s(1)), s(10)), Next::Wait(s(3)));
+        assert_eq!(next(Duration::ZERO, Some(s(1)), s(10)), Next::Wait(s(1)));
         // Retry-After: 0 and a zero jitter still wait a little
         assert_eq!(
             next(Duration::ZERO, Some(Duration::ZERO), s(10)),
