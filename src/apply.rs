@@ -103,14 +103,9 @@ pub fn apply_files(
                 let index = journal.entries.len();
                 let prior = store.back_up(&path, &found, index)?;
                 journal.entries.push(Entry {
-                    kind: Kind::File,
-                    path: file.path.clone(),
-                    prior,
                     written: Some(wanted.clone()),
                     mode: Some(file.mode),
-                    done: false,
-                    time: None,
-                    retired: false,
+                    ..Entry::pending(Kind::File, &file.path, prior)
                 });
                 store.save(journal)?;
                 points.tick("record", &path)?;
@@ -234,14 +229,8 @@ fn ensure_dir(
         }
         if journal.entry(d).is_none() {
             journal.entries.push(Entry {
-                kind: Kind::Dir,
-                path: d.clone(),
-                prior: Prior::Absent,
-                written: None,
                 mode: Some(want),
-                done: false,
-                time: None,
-                retired: false,
+                ..Entry::pending(Kind::Dir, d, Prior::Absent)
             });
             store.save(journal)?;
             points.tick("record", &path)?;
@@ -504,14 +493,8 @@ pub fn apply_actions(
                         let prior = system::read_sysctl(&key)
                             .map_err(|e| fail(format!("cannot read sysctl {key}: {e}")))?;
                         journal.entries.push(Entry {
-                            kind: Kind::Sysctl,
-                            path: key.clone(),
-                            prior: Prior::Value { value: prior },
                             written: Some(value.clone()),
-                            mode: None,
-                            done: false,
-                            time: None,
-                            retired: false,
+                            ..Entry::pending(Kind::Sysctl, &key, Prior::Value { value: prior })
                         });
                         store.save(journal)?;
                     }
@@ -584,18 +567,14 @@ fn record_unit(store: &Store, journal: &mut Journal, unit: &str) -> Result<()> {
         return Ok(());
     }
     let state = system::unit_state(unit);
+    let prior = Prior::Unit {
+        enabled: state.enabled,
+        active: state.active,
+    };
     journal.entries.push(Entry {
-        kind: Kind::Unit,
-        path: unit.to_owned(),
-        prior: Prior::Unit {
-            enabled: state.enabled,
-            active: state.active,
-        },
-        written: None,
-        mode: None,
         done: true,
         time: Some(now()),
-        retired: false,
+        ..Entry::pending(Kind::Unit, unit, prior)
     });
     store.save(journal)
 }
@@ -610,16 +589,12 @@ fn record_kubelet_owned(
         return Ok(());
     }
     let there = root.path(path).symlink_metadata().is_ok();
+    // Something there already is not ours to remove.
+    let prior = if there { Prior::Present } else { Prior::Absent };
     journal.entries.push(Entry {
-        kind: Kind::KubeletOwned,
-        path: path.to_owned(),
-        // Something there already is not ours to remove.
-        prior: if there { Prior::Present } else { Prior::Absent },
-        written: None,
-        mode: None,
         done: true,
         time: Some(now()),
-        retired: false,
+        ..Entry::pending(Kind::KubeletOwned, path, prior)
     });
     store.save(journal)
 }

@@ -116,6 +116,22 @@ pub struct Entry {
     pub retired: bool,
 }
 
+impl Entry {
+    /// An entry recorded before its change is made: nothing written yet.
+    pub fn pending(kind: Kind, path: &str, prior: Prior) -> Entry {
+        Entry {
+            kind,
+            path: path.to_owned(),
+            prior,
+            written: None,
+            mode: None,
+            done: false,
+            time: None,
+            retired: false,
+        }
+    }
+}
+
 /// A step that is not a file: an action, or a note such as "skipped (--root)".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
