@@ -12,37 +12,15 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use attach_node::host::fsops::sha256_hex;
 use attach_node_lab::{Lab, LabConfig};
 use serde_json::Value;
-use sha2::Digest;
+use support::examples::{EXAMPLES, PLACEHOLDER_TOKEN, UNIT};
 use support::{Fixture, Run};
 
 const INSTALL_SH: &str = "packaging/install.sh";
-const UNIT: &str = include_str!("../systemd/attach-node-firstboot.service");
-const EXAMPLES: [(&str, &str); 3] = [
-    (
-        "one-liner.yaml",
-        include_str!("../cloud-init/one-liner.yaml"),
-    ),
-    (
-        "firstboot-unit.yaml",
-        include_str!("../cloud-init/firstboot-unit.yaml"),
-    ),
-    (
-        "autoscaler-node.yaml",
-        include_str!("../cloud-init/autoscaler-node.yaml"),
-    ),
-];
-const TOKEN_PLACEHOLDER: &str = "REPLACE-WITH-YOUR-OPENAPI-TOKEN";
 /// The release file install.sh asks for on this machine (x86_64).
 const RELEASE_BINARY: &str = "attach-node-0.1.0-amd64";
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn write_files(example: &str) -> Vec<Value> {
     let doc: Value = serde_saphyr::from_str(example).expect("the example is YAML");
@@ -70,13 +48,13 @@ fn examples_carry_the_first_boot_unit_verbatim() {
 #[test]
 fn examples_keep_the_token_in_a_root_only_file() {
     for (name, yaml) in EXAMPLES {
-        assert_eq!(yaml.matches(TOKEN_PLACEHOLDER).count(), 1, "{name}");
+        assert_eq!(yaml.matches(PLACEHOLDER_TOKEN).count(), 1, "{name}");
         let holders: Vec<Value> = write_files(yaml)
             .into_iter()
             .filter(|f| {
                 f["content"]
                     .as_str()
-                    .is_some_and(|c| c.contains(TOKEN_PLACEHOLDER))
+                    .is_some_and(|c| c.contains(PLACEHOLDER_TOKEN))
             })
             .collect();
         assert_eq!(holders.len(), 1, "{name}: the token is in write_files once");
@@ -86,7 +64,7 @@ fn examples_keep_the_token_in_a_root_only_file() {
         assert_eq!(f["owner"], "root:root", "{name}");
         assert_eq!(
             f["content"].as_str().map(str::trim_end),
-            Some(TOKEN_PLACEHOLDER),
+            Some(PLACEHOLDER_TOKEN),
             "{name}: the file holds the token alone"
         );
         assert!(!yaml.contains("ATTACH_NODE_OPENAPI_TOKEN="), "{name}");

@@ -516,8 +516,6 @@ impl Drop for LabInMachine {
     }
 }
 
-const KUBELET_UNIT: &str = include_str!("vectors/kubeadm-join/kubelet.service");
-
 /// What join and reset may change, fingerprinted: /etc and /var/lib,
 /// leaving out the agent's own records and what running services keep.
 const FINGERPRINT: &str = "find /etc /var/lib -xdev \\( -path /var/lib/attach-node -o -path /var/lib/containerd -o -path /var/lib/systemd -o -path /etc/attach-node \\) -prune -o -printf '%p %y %m %U:%G %l\\n' | sort | md5sum; \
@@ -550,11 +548,7 @@ fn live_join_then_reset_on_a_booted_host() {
     let m = machine("join")
         .private_network()
         .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .bind_ro(
-            harness::workspace_bin("standin-kubelet"),
-            "/usr/bin/kubelet",
-        )
-        .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+        .standin_kubelet()
         .boot();
     let lab = LabInMachine::start(&m, &[]);
     lab.hand_over(&m);
@@ -683,11 +677,7 @@ fn the_wait_timeout_is_exit_7_with_a_diagnosis() {
     let m = machine("wait")
         .private_network()
         .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .bind_ro(
-            harness::workspace_bin("standin-kubelet"),
-            "/usr/bin/kubelet",
-        )
-        .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+        .standin_kubelet()
         .file(
             "/etc/default/kubelet",
             "KUBELET_EXTRA_ARGS=--standin-never-register\n",
@@ -822,11 +812,7 @@ fn a_crashed_live_join_resumes_then_resets() {
     let m = machine("crash")
         .private_network()
         .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .bind_ro(
-            harness::workspace_bin("standin-kubelet"),
-            "/usr/bin/kubelet",
-        )
-        .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+        .standin_kubelet()
         .boot();
     let lab = LabInMachine::start(&m, &[]);
     lab.hand_over(&m);
@@ -889,11 +875,7 @@ fn first_boot_unit_joins_once() {
     let m = machine("firstboot")
         .private_network()
         .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .bind_ro(
-            harness::workspace_bin("standin-kubelet"),
-            "/usr/bin/kubelet",
-        )
-        .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+        .standin_kubelet()
         .file(
             "/etc/systemd/system/attach-node-firstboot.service",
             FIRSTBOOT_UNIT,

@@ -14,36 +14,22 @@ use std::time::Duration;
 
 use crate::harness::{self, Machine, machine};
 use crate::host;
+use attach_node::host::fsops::sha256_hex;
 use attach_node_lab::{Lab, LabConfig};
+use examples::{
+    EXAMPLES, PLACEHOLDER_CONTROL_PLANE, PLACEHOLDER_DOWNLOADS, PLACEHOLDER_TOKEN, UNIT,
+};
+
+#[path = "../support/examples.rs"]
+mod examples;
 
 const GUEST_BIN: &str = "/usr/local/bin/attach-node";
 const UNIT_NAME: &str = "attach-node-firstboot.service";
 const UNIT_PATH: &str = "/etc/systemd/system/attach-node-firstboot.service";
-const UNIT: &str = include_str!("../../systemd/attach-node-firstboot.service");
 const ENV_FILE: &str = "/etc/attach-node/firstboot.env";
 const TOKEN_FILE: &str = "/etc/attach-node/openapi-token";
 const DONE: &str = "/var/lib/attach-node/firstboot.done";
-const KUBELET_UNIT: &str = include_str!("../vectors/kubeadm-join/kubelet.service");
 
-const EXAMPLES: [(&str, &str); 3] = [
-    (
-        "one-liner.yaml",
-        include_str!("../../cloud-init/one-liner.yaml"),
-    ),
-    (
-        "firstboot-unit.yaml",
-        include_str!("../../cloud-init/firstboot-unit.yaml"),
-    ),
-    (
-        "autoscaler-node.yaml",
-        include_str!("../../cloud-init/autoscaler-node.yaml"),
-    ),
-];
-
-/// The examples' placeholders, which the tests replace with the lab's.
-const PLACEHOLDER_CONTROL_PLANE: &str = "https://cp.example.com";
-const PLACEHOLDER_TOKEN: &str = "REPLACE-WITH-YOUR-OPENAPI-TOKEN";
-const PLACEHOLDER_DOWNLOADS: &str = "https://downloads.example.com/attach-node/v0.1.0";
 const INSTALL_SH: &str = include_str!("../../packaging/install.sh");
 
 fn text(b: &[u8]) -> String {
@@ -273,14 +259,6 @@ fn one_liner_userdata_installs_and_joins() {
     m.shutdown().assert_clean();
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 // ------------------------------------------------------------ the real join
 
 /// A machine booted from an example's userdata, with the lab in its
@@ -324,11 +302,7 @@ impl UserdataJoin {
         let machine = machine
             .private_network()
             .nspawn_arg(&format!("--network-namespace-path={}", netns.path()))
-            .bind_ro(
-                harness::workspace_bin("standin-kubelet"),
-                "/usr/bin/kubelet",
-            )
-            .file("/lib/systemd/system/kubelet.service", KUBELET_UNIT, 0o644)
+            .standin_kubelet()
             .file("/etc/ssl/certs/ca-certificates.crt", bundle, 0o644)
             .nocloud(
                 &user_data,

@@ -302,6 +302,19 @@ impl Builder {
         self
     }
 
+    /// A node-to-be: the stand-in kubelet (lab/src/bin/standin_kubelet,
+    /// which plays the kubelet's part on the wire) as /usr/bin/kubelet, with
+    /// the kubelet package's unit (kubeadm's vector), as a kubelet package
+    /// would install them.
+    pub fn standin_kubelet(self) -> Self {
+        self.bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
+            .file(
+                "/lib/systemd/system/kubelet.service",
+                include_str!("../vectors/kubeadm-join/kubelet.service"),
+                0o644,
+            )
+    }
+
     /// Bind-mounts a host directory read-write at `guest`.
     pub fn bind_rw(mut self, host: impl AsRef<Path>, guest: &str) -> Self {
         self.binds

@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 
 use attach_node_lab::Lab;
 
+pub mod examples;
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
