@@ -11,23 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-50}
 
-cargo build --quiet --release --workspace --bins
-bin=target/x86_64-unknown-linux-gnu/release
-out=bench/results
-mkdir -p "$out"
-
-work=$(mktemp -d)
-lab_pid=
-cleanup() {
-    if [ -n "$lab_pid" ]; then kill "$lab_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-"$bin/attach-node-lab" serve --quiet --dir "$work/lab" --lifetime 900 >"$work/ready" &
-lab_pid=$!
-for _ in $(seq 100); do grep -q ready "$work/ready" 2>/dev/null && break; sleep 0.1; done
-# shellcheck disable=SC1091
-. "$work/lab/lab.env"
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_lab --quiet
 
 # The token goes to curl in a header file, not argv, as a careful script would.
 printf 'Authorization: Bearer %s\n' "$(cat "$LAB_OPENAPI_TOKEN_FILE")" >"$work/auth-header"

@@ -10,35 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
 
-cargo build --quiet --release --workspace --bins
-bin=$PWD/target/x86_64-unknown-linux-gnu/release
-out=bench/results
-mkdir -p "$out"
-
-work=$(mktemp -d)
-lab_pid=
-cleanup() {
-    if [ -n "$lab_pid" ]; then kill "$lab_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-"$bin/attach-node-lab" serve --dir "$work/lab" --lifetime 900 >"$work/ready" 2>"$work/requests.log" &
-lab_pid=$!
-for _ in $(seq 100); do grep -q ready "$work/ready" 2>/dev/null && break; sleep 0.1; done
-# shellcheck disable=SC1091
-. "$work/lab/lab.env"
-
-# The template: a VM's root with a few files of its own.
-t="$work/template"
-mkdir -p "$t/etc/containerd" "$t/etc/sysctl.d" "$t/var/lib"
-echo bench-worker >"$t/etc/hostname"
-printf 'version = 2\n' >"$t/etc/containerd/config.toml"
-echo "vm.swappiness = 10" >"$t/etc/sysctl.d/10-site.conf"
-r="$work/root"
-
-join=("$bin/attach-node" join --control-plane "$LAB_CONTROL_PLANE" --control-plane-ca "$LAB_CONTROL_PLANE_CA"
-    --openapi-token-file "$LAB_OPENAPI_TOKEN_FILE" --root "$r")
-reset=("$bin/attach-node" reset --root "$r")
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+start_lab
+populated_root
 
 # Requests a single join makes, by server.
 rm -rf "$r" && cp -a "$t" "$r"
