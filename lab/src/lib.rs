@@ -16,6 +16,7 @@
 //! thread.
 
 mod apiserver;
+pub mod argv;
 mod controlplane;
 mod csr;
 mod faults;

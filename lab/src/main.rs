@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use attach_node_lab::argv::Argv;
 use attach_node_lab::{Fault, Lab, LabConfig, RetryAfter};
 
 const USAGE: &str = "\
@@ -118,16 +119,9 @@ fn serve(s: Serve) -> io::Result<()> {
 }
 
 fn parse(args: Vec<OsString>) -> Result<Command, String> {
-    let mut args = args
-        .into_iter()
-        .map(|a| {
-            a.into_string()
-                .map_err(|a| format!("argument is not UTF-8: {}", a.to_string_lossy()))
-        })
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter();
+    let mut args = Argv::new(args)?;
 
-    match args.next().as_deref() {
+    match args.word().as_deref() {
         None => return Err("missing command (serve)".into()),
         Some("-h" | "--help" | "help") => return Ok(Command::Help),
         Some("serve") => {}
@@ -137,24 +131,15 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
     let mut dir = None;
     let mut config = LabConfig::default().log_requests(true);
     let mut lifetime = Duration::from_secs(600);
-    while let Some(arg) = args.next() {
-        // Both `--flag value` and `--flag=value`.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args.next().ok_or_else(|| format!("{name} needs a value")),
-            }
-        };
+    while let Some(f) = args.flag() {
+        let flag = f.name.clone();
+        let mut value = || f.value(&mut args);
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
-            "--dir" => dir = Some(PathBuf::from(value("--dir")?)),
-            "--fault" => config = config.fault(parse_fault(&value("--fault")?)?),
+            "--dir" => dir = Some(PathBuf::from(value()?)),
+            "--fault" => config = config.fault(parse_fault(&value()?)?),
             "--node" => {
-                let v = value("--node")?;
+                let v = value()?;
                 let (name, ready) = match v.split_once('=') {
                     None => (v.as_str(), true),
                     Some((n, "ready")) => (n, true),
@@ -171,14 +156,14 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
                 config = config.node(name, ready);
             }
             "--api-max-in-flight" => {
-                let v = value("--api-max-in-flight")?;
+                let v = value()?;
                 let n = v
                     .parse()
                     .map_err(|_| format!("--api-max-in-flight: not a count: '{v}'"))?;
                 config = config.api_max_in_flight(n);
             }
             "--lifetime" => {
-                let v = value("--lifetime")?;
+                let v = value()?;
                 lifetime = Duration::from_secs(
                     v.parse()
                         .map_err(|_| format!("--lifetime: not whole seconds: '{v}'"))?,
@@ -187,7 +172,7 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
             "--quiet" => config = config.log_requests(false),
             "--node-not-ready-on-register" => config = config.node_ready_on_register(false),
             "--csr-approval-delay" => {
-                let v = value("--csr-approval-delay")?;
+                let v = value()?;
                 let d = v
                     .parse::<f64>()
                     .ok()

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use attach_node_lab::argv::Argv;
 use attach_node_lab::fleet::{
     self, Burst, Fleet, KUBEADM_DISCOVERY_RETRY_INTERVAL, Policy, Report, sim,
 };
@@ -165,15 +166,8 @@ fn sim_agents(o: &SimOptions) -> Result<(), String> {
 }
 
 fn parse(args: Vec<OsString>) -> Result<Command, String> {
-    let mut args = args
-        .into_iter()
-        .map(|a| {
-            a.into_string()
-                .map_err(|a| format!("argument is not UTF-8: {}", a.to_string_lossy()))
-        })
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter();
-    let sub = match args.next().as_deref() {
+    let mut args = Argv::new(args)?;
+    let sub = match args.word().as_deref() {
         None => return Err("missing command (burst)".into()),
         Some("-h" | "--help" | "help") => return Ok(Command::Help),
         Some(s @ ("burst" | "sim-agents")) => s.to_owned(),
@@ -193,17 +187,9 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
     let mut control_plane = None;
     let mut control_plane_ca = None;
     let mut token_file = None;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = || -> Result<String, String> {
-            match inline.clone() {
-                Some(v) => Ok(v),
-                None => args.next().ok_or_else(|| format!("{flag} needs a value")),
-            }
-        };
+    while let Some(f) = args.flag() {
+        let flag = f.name.clone();
+        let mut value = || f.value(&mut args);
         let count = |v: String, flag: &str| -> Result<u64, String> {
             v.parse()
                 .map_err(|_| format!("{flag}: not a whole number: '{v}'"))
