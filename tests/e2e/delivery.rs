@@ -300,8 +300,7 @@ impl UserdataJoin {
             machine = machine.bind_ro(harness::attach_node_bin(), GUEST_BIN);
         }
         let machine = machine
-            .private_network()
-            .nspawn_arg(&format!("--network-namespace-path={}", netns.path()))
+            .network_namespace(&netns.path())
             .standin_kubelet()
             .file("/etc/ssl/certs/ca-certificates.crt", bundle, 0o644)
             .nocloud(
