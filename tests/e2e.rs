@@ -893,11 +893,11 @@ fn first_boot_unit_joins_once() {
         String::from_utf8_lossy(&verify.stderr)
     );
     let lab = LabInMachine::start(&m, &[]);
+    // hand_over puts the token in a root-only file, which the env file
+    // names: systemd gives the env file's variables to ExecStartPost's
+    // `touch` too.
     lab.hand_over(&m);
     let token = std::fs::read_to_string(lab.var("LAB_OPENAPI_TOKEN_FILE")).unwrap();
-    // The token in a root-only file that the env file names: systemd
-    // gives the env file's variables to ExecStartPost's `touch` too.
-    m.write_file("/etc/attach-node/openapi-token", &token, 0o600);
     m.write_file(
         "/etc/attach-node/firstboot.env",
         format!(

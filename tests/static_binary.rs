@@ -101,7 +101,7 @@ fn it_runs_from_an_empty_root() {
     lab.write_files(&root.join("lab")).unwrap();
     std::fs::create_dir_all(root.join("node/etc")).unwrap();
     std::fs::write(root.join("node/etc/hostname"), "empty-1\n").unwrap();
-    let names: Vec<String> = walk(root);
+    let names: Vec<String> = top_level_names(root);
     assert!(
         !names
             .iter()
@@ -156,8 +156,8 @@ fn is_root() -> bool {
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
 }
 
-/// Top-level names under `dir`.
-fn walk(dir: &Path) -> Vec<String> {
+/// The names directly under `dir`.
+fn top_level_names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
