@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use attach_node::cli::{self, Cli, Command};
+use attach_node::error::Class;
 use attach_node::settings::{self, Outside};
 use attach_node::{Error, commands, logging};
 use clap::Parser;
@@ -14,15 +15,22 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(stdout) => {
             let mut out = std::io::stdout().lock();
-            if out
-                .write_all(stdout.as_bytes())
-                .and_then(|_| out.flush())
-                .is_err()
-            {
-                // stdout closed (e.g. piped into `head`): nothing to report to.
-                return ExitCode::from(1);
+            match out.write_all(stdout.as_bytes()).and_then(|_| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // The reader went away (`| head`): the command itself did
+                // what it was asked, so this is not a failure (ripgrep does
+                // the same), and certainly not exit 1, "internal error".
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    let e = Error::new(
+                        Class::HostChange,
+                        format!("cannot write the output to stdout: {e}"),
+                    )
+                    .hint("the command itself finished; check where stdout goes (a full disk?)");
+                    eprintln!("attach-node: error: {e}");
+                    ExitCode::from(e.exit_code())
+                }
             }
-            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("attach-node: error: {e}");

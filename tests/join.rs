@@ -1045,3 +1045,25 @@ fn a_corrupted_artifact_is_exit_4_and_nothing_is_written() {
         .stderr_has("refusing to install");
     assert_eq!(snapshot(root.path(), false), before);
 }
+
+/// `attach-node status | head -0`: the reader is gone before anything is
+/// written. The command did its work, so that is success, not exit 1
+/// ("internal error"), and nothing is said about it.
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(support::bin())
+        .args(["status", "--root"])
+        .arg(root.path())
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
