@@ -20,7 +20,6 @@ pub mod argv;
 mod controlplane;
 mod csr;
 mod faults;
-pub mod fleet;
 mod https;
 pub mod jws;
 mod kube;
@@ -28,6 +27,7 @@ mod nodes;
 mod pki;
 mod random;
 mod timefmt;
+pub mod tls_client;
 
 use std::fmt;
 use std::fs::{self, DirBuilder, OpenOptions};

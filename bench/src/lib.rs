@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Fault, Lab, LabConfig, Server};
+use attach_node_lab::{Fault, Lab, LabConfig, Server};
 
 pub use sim::{KUBEADM_DISCOVERY_RETRY_INTERVAL, Outcome, Policy};
 

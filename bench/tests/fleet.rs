@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use attach_node_lab::fleet::{self, Burst, Fleet, Policy};
+use attach_node_bench::{self as fleet, Burst, Fleet, Policy};
 
 const AGENTS: usize = 20;
 

@@ -1,16 +1,16 @@
 //! `attach-node-fleet`: a fleet burst against the loopback lab, with real
 //! attach-node agents and SIMULATED kubeadm agents side by side (see
-//! `attach_node_lab::fleet`). bench/fleet.sh runs it.
+//! `attach_node_bench`). bench/fleet.sh runs it.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use attach_node_lab::argv::Argv;
-use attach_node_lab::fleet::{
-    self, Burst, Fleet, KUBEADM_DISCOVERY_RETRY_INTERVAL, Policy, Report, sim,
+use attach_node_bench::{
+    self as fleet, Burst, Fleet, KUBEADM_DISCOVERY_RETRY_INTERVAL, Policy, Report, sim,
 };
+use attach_node_lab::argv::Argv;
 
 const USAGE: &str = "\
 Usage: attach-node-fleet burst [OPTIONS]
