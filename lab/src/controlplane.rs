@@ -9,9 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::Request;
 use crate::faults::{ControlPlaneBody, Countdown, Plan, RetryAfter, Transient};
 use crate::https::{Credential, Handler, Response, Stop, credential};
+use crate::request::Request;
 use crate::timefmt;
 
 pub(crate) const PATH: &str = "/v1/node-attach";

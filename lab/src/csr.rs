@@ -26,7 +26,7 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::prelude::FromDer as _;
 
-use crate::apiserver::User;
+use crate::auth::User;
 use crate::https::Response;
 use crate::kube::{self, CsrSpec, FieldError, ObjectMeta};
 use crate::pki::{self, ClientCertRequest};

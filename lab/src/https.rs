@@ -22,7 +22,8 @@ use rustls::{
     StreamOwned,
 };
 
-use crate::{ClientCert, Request, Server, timefmt};
+use crate::request::{ClientCert, Request, Server};
+use crate::timefmt;
 
 /// How long a single read or write may block.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);

@@ -17,6 +17,7 @@
 
 mod apiserver;
 pub mod argv;
+mod auth;
 mod controlplane;
 mod csr;
 mod faults;
@@ -26,6 +27,7 @@ mod kube;
 mod nodes;
 mod pki;
 mod random;
+mod request;
 mod timefmt;
 pub mod tls_client;
 
@@ -49,6 +51,7 @@ pub use csr::CsrRecord;
 pub use faults::{Fault, RetryAfter};
 pub use kube::Taint;
 pub use nodes::{NodeRecord, is_kubelet_label, is_kubernetes_label, unknown_node_labels_message};
+pub use request::{ClientCert, Request, Server};
 
 use apiserver::{ApiServer, ServingCerts};
 use controlplane::{ControlPlane, Tokens};
@@ -173,67 +176,6 @@ impl LabConfig {
     pub fn log_requests(mut self, on: bool) -> Self {
         self.log_requests = on;
         self
-    }
-}
-
-/// Which lab server saw a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Server {
-    ControlPlane,
-    ApiServer,
-}
-
-impl fmt::Display for Server {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Server::ControlPlane => "control-plane",
-            Server::ApiServer => "api-server",
-        })
-    }
-}
-
-/// One HTTP request as a lab server received it (after TLS).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
-    pub server: Server,
-    pub method: String,
-    /// Path and query exactly as sent.
-    pub target: String,
-    /// In the order and spelling sent.
-    pub headers: Vec<(String, String)>,
-    /// The body (`Content-Length` bytes; empty without one).
-    pub body: Vec<u8>,
-    /// The certificate the client presented in the TLS handshake. Only the
-    /// API server asks for one.
-    pub client_cert: Option<ClientCert>,
-    /// The status the lab answered with; None while still being answered.
-    pub status: Option<u16>,
-}
-
-/// A client certificate as the API server received it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientCert {
-    /// The leaf certificate, DER.
-    pub der: Vec<u8>,
-    /// Whether it chains to the cluster CA and is within its validity (the
-    /// x509 authenticator's verdict; an untrusted one is answered 401).
-    pub trusted: bool,
-}
-
-impl Request {
-    /// The first header of that name, compared case-insensitively.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The target without its query string.
-    pub fn path(&self) -> &str {
-        self.target
-            .split_once('?')
-            .map_or(self.target.as_str(), |(path, _)| path)
     }
 }
 

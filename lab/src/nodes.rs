@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use crate::apiserver::User;
+use crate::auth::User;
 use crate::csr::MetaIn;
 use crate::https::Response;
 use crate::kube::{self, FieldError, ObjectMeta, Taint};
