@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 
 use crate::clusterinfo::{Taint, TaintEffect};
 use crate::error::Error;
+use crate::names::{SUBDOMAIN_MAX, is_dns1123_subdomain_shaped};
 
 /// Labels the kubelet may set on itself outside its namespaces
 /// (k8s.io/kubelet `kubeletLabels`).
@@ -60,7 +61,6 @@ const KUBERNETES_NAMESPACES: [&str; 2] = ["kubernetes.io", "k8s.io"];
 
 const NAME_MAX: usize = 63;
 const VALUE_MAX: usize = 63;
-const SUBDOMAIN_MAX: usize = 253;
 
 // Upstream message bodies, verbatim (including the double spaces that Go's
 // RegexError leaves after each example).
@@ -97,26 +97,6 @@ fn is_name_shaped(s: &str) -> bool {
         }
         _ => false,
     }
-}
-
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?` without a length limit: the subdomain
-/// regex repeats this shape and bounds only the whole.
-fn is_dns1123_label_shaped(s: &str) -> bool {
-    let lower_alnum = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            lower_alnum(first)
-                && lower_alnum(last)
-                && b.iter().all(|c| lower_alnum(c) || *c == b'-')
-        }
-        _ => false,
-    }
-}
-
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*`
-fn is_dns1123_subdomain_shaped(s: &str) -> bool {
-    s.split('.').all(is_dns1123_label_shaped)
 }
 
 // ---- upstream validators (error lists, as apimachinery returns them) ---------
@@ -644,10 +624,6 @@ mod tests {
         assert!(!is_name_shaped(""));
         assert!(!is_name_shaped("a\n"));
         assert!(!is_name_shaped("ä"));
-        assert!(is_dns1123_subdomain_shaped("a-b.c"));
-        assert!(!is_dns1123_subdomain_shaped(""));
-        assert!(!is_dns1123_subdomain_shaped("a..b"));
-        assert!(!is_dns1123_subdomain_shaped("A"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod journal;
 pub mod kube;
 pub mod labels;
 pub mod logging;
+pub mod names;
 pub mod plan;
 pub mod preflight;
 pub mod retry;

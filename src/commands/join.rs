@@ -365,26 +365,13 @@ fn node_name(s: &JoinSettings, ci: Option<&ClusterInfo>, hostname: &str) -> Resu
             }
         }
     };
-    if !is_dns1123_subdomain(&name) {
+    if !crate::names::is_dns1123_subdomain(&name) {
         return Err(Error::usage(format!(
             "the node name {name:?} is not a valid Kubernetes node name (lowercase DNS subdomain, at most 253 characters)"
         ))
         .hint("pass --node-name"));
     }
     Ok(name)
-}
-
-fn is_dns1123_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
 }
 
 /// Whether a cluster autoscaler manages this node: `--ess` (or the config
