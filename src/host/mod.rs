@@ -1,6 +1,12 @@
-//! The only code that touches the host's filesystem. Every host path goes
-//! through a [`Root`], so `--root DIR` (tests, image baking) and `/` run the
-//! same code.
+//! The host's edge: [`Root`] maps every host path under `--root DIR` (tests,
+//! image baking) or `/`, so both run the same code; [`fsops`] holds the file
+//! operations the journal relies on (atomic writes, removal, a path's prior
+//! state); [`system`] runs systemctl and reads and writes kernel settings.
+//!
+//! Changes to the host are made with these, by the modules that journal
+//! them (`apply`, `journal`, and the commands that undo: reset, uninstall).
+//! Reading is not confined here: settings reads the config and token files,
+//! preflight and wait read the host's state.
 
 pub mod fsops;
 pub mod system;
