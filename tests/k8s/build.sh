@@ -82,10 +82,14 @@ total_start=$(date +%s)
 
 # Every staging module k8s.io/kubernetes replaces with ./staging must be
 # replaced here by its published v0.X.Y; check that before a long build.
+# The control plane's binaries first and the kubelet last, so that a test
+# of the control plane alone can start while the kubelet still builds.
+kube_bins=(kube-apiserver kube-controller-manager kubeadm kubectl)
 need_kube=0
-for name in kube-apiserver kube-controller-manager kubelet kubeadm kubectl; do
+for name in "${kube_bins[@]}" kubelet; do
 	[[ -x $out/$name ]] || need_kube=1
 done
+ld=
 if ((need_kube)); then
 	(cd "$here/kube" && nice -n 19 go mod download k8s.io/kubernetes) ||
 		die "cannot download k8s.io/kubernetes@$kube_version (is the Go module proxy reachable?)"
@@ -108,16 +112,19 @@ if ((need_kube)); then
 		ld+=" -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$kube_minor"
 		ld+=" -X $pkg.buildDate=${build_date:-1970-01-01T00:00:00Z}"
 	done
-	for name in kube-apiserver kube-controller-manager kubelet kubeadm kubectl; do
-		if [[ -x $out/$name ]]; then
-			printf 'present  %s\n' "$name"
-		else
-			build_one "$here/kube" "$name" "k8s.io/kubernetes/cmd/$name" "$ld"
-		fi
-	done
-else
-	printf 'present  kube-apiserver kube-controller-manager kubelet kubeadm kubectl\n'
 fi
+
+kube_one() { # <name>
+	if [[ -x $out/$1 ]]; then
+		printf 'present  %s\n' "$1"
+	else
+		build_one "$here/kube" "$1" "k8s.io/kubernetes/cmd/$1" "$ld"
+	fi
+}
+
+for name in "${kube_bins[@]}"; do
+	kube_one "$name"
+done
 
 # etcd's version is a constant in its source, so asking the binary tells
 # whether the one in the cache is the pinned one.
@@ -126,6 +133,8 @@ if [[ -x $out/etcd ]] && "$out/etcd" --version 2>/dev/null | grep -qx "etcd Vers
 else
 	build_one "$here/etcd" etcd go.etcd.io/etcd/server/v3 "-s -w"
 fi
+
+kube_one kubelet
 
 if ((${#built[@]})); then
 	printf 'built %d binaries into %s in %s: %s\n' "${#built[@]}" "$out" \
