@@ -96,7 +96,7 @@ start_component() {
 	# nsenter and setsid both exec, so $! is the component's own pid.
 	nsenter --target "$(cat "$scratch/netns.pid")" --net -- setsid "${cmd[@]}" \
 		</dev/null >"$scratch/logs/$name.log" 2>&1 &
-	echo "$!" >>"$scratch/pids"
+	remember "$scratch" "$!"
 	say "started $name (pid $!, log $scratch/logs/$name.log)"
 }
 
@@ -163,7 +163,7 @@ cmd_start() {
 	# The network namespace and its holder.
 	setsid unshare --net -- sleep infinity </dev/null >/dev/null 2>&1 &
 	echo "$!" >"$scratch/netns.pid"
-	echo "$!" >"$scratch/pids"
+	remember "$scratch" "$!"
 	own_netns() { [[ $(readlink "/proc/$1/ns/net") != "$(readlink /proc/self/ns/net)" ]]; }
 	wait_for 5 own_netns "$!" ||
 		die "could not create a network namespace"
@@ -258,33 +258,60 @@ cmd_exec() {
 	in_ns "$scratch" "$@"
 }
 
+# start_time <pid>: when the process started (stat field 22), which tells
+# it from a later process that got the same pid.
+start_time() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	# shellcheck disable=SC2086 # split into fields on purpose
+	set -- $stat
+	printf '%s' "${20}"
+}
+
+# remember <scratch> <pid>: record a process for stop to end.
+remember() {
+	printf '%s %s\n' "$2" "$(start_time "$2")" >>"$1/pids"
+}
+
+# running <pid>: alive and not a zombie waiting for whoever reaps orphans.
+running() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ ${stat%% *} != Z ]]
+}
+
 # stop <scratch> [--keep]: kill every process start recorded, then remove the
 # scratch directory (kept with --keep, for the logs of a failed start).
 cmd_stop() {
 	[[ $# -ge 1 ]] || usage
 	local scratch=$1 keep=${2-}
 	[[ -f $scratch/$marker ]] || die "$scratch is not a control plane scratch directory (no $marker); refusing to remove it"
-	local pid pids=()
+	local pid started pids=()
 	if [[ -f $scratch/pids ]]; then
-		while read -r pid; do
-			[[ $pid =~ ^[0-9]+$ ]] && pids+=("$pid")
+		while read -r pid started; do
+			# Only a pid that still names the process start saw.
+			if [[ $pid =~ ^[0-9]+$ && $(start_time "$pid") == "$started" ]]; then
+				pids+=("$pid")
+			fi
 		done <"$scratch/pids"
 	fi
-	# Newest first, so the API server goes before etcd and the holder last.
-	local i
+	# One at a time, newest first: the API server and the controller manager
+	# go before etcd, the namespace's holder last. Each gets 5 s to exit on
+	# SIGTERM (an API server still talking to etcd takes much longer to
+	# drain), then SIGKILL: nothing in a throwaway cluster is worth waiting for.
+	local i j
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		kill -TERM "${pids[i]}" 2>/dev/null || true
-	done
-	for ((i = 0; i < 20; i++)); do
-		local alive=0
-		for pid in "${pids[@]}"; do
-			kill -0 "$pid" 2>/dev/null && alive=1
+		pid=${pids[i]}
+		kill -TERM "$pid" 2>/dev/null || continue
+		for ((j = 0; j < 50; j++)); do
+			running "$pid" || break
+			sleep 0.1
 		done
-		((alive)) || break
-		sleep 0.5
-	done
-	for pid in "${pids[@]}"; do
-		kill -KILL "$pid" 2>/dev/null || true
+		if running "$pid"; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
 	done
 	if [[ $keep == --keep ]]; then
 		rm -f "$scratch/pids"
