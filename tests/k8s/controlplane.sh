@@ -138,7 +138,7 @@ show_logs() {
 cmd_start() {
 	[[ $# -eq 2 ]] || usage
 	local bin scratch
-	bin=$(cd "$1" && pwd) || die "no binary directory $1 (run tests/k8s/build.sh, then pass build.sh --print-dir)"
+	bin=$(cd "$1" 2>/dev/null && pwd) || die "no binary directory $1 (run tests/k8s/build.sh, then pass build.sh --print-dir)"
 	local name
 	for name in etcd kube-apiserver kube-controller-manager kubeadm kubectl; do
 		[[ -x $bin/$name ]] || die "$bin/$name is missing: run tests/k8s/build.sh first"
