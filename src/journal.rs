@@ -264,15 +264,17 @@ impl Store {
         for _ in 0..10 {
             let created = missing_dirs(&self.dir);
             ensure_private_dir(&self.dir)?;
-            let file = match fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-            {
+            let file = match fsops::open_nofollow(
+                &path,
+                fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true),
+            ) {
                 Ok(f) => f,
                 // Removed by a run that just stopped: start again.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if fsops::is_symlink_refusal(&e) => return Err(not_ours(&path, "file")),
                 Err(e) => return Err(io_error("cannot open the lock file", &path, e)),
             };
             match file.try_lock() {
@@ -307,10 +309,12 @@ impl Store {
     /// The journal, if there is one. A journal that cannot be read is an
     /// error, not "none": guessing would risk undoing the wrong things.
     pub fn load(&self) -> Result<Option<Journal>> {
+        refuse_link(&self.dir, "directory")?;
         let path = self.journal_path();
-        let bytes = match fs::read(&path) {
+        let bytes = match fsops::read_nofollow(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if fsops::is_symlink_refusal(&e) => return Err(not_ours(&path, "file")),
             Err(e) => return Err(io_error("cannot read the journal", &path, e)),
         };
         let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| {
@@ -336,6 +340,9 @@ impl Store {
     /// Writes the journal atomically (0600: it names paths, not secrets, but
     /// it is nobody else's business).
     pub fn save(&self, journal: &Journal) -> Result<()> {
+        // The rename below replaces a link at the journal's own name rather
+        // than writing through it; a linked directory would still lead out.
+        refuse_link(&self.dir, "directory")?;
         let path = self.journal_path();
         let mut bytes = serde_json::to_vec_pretty(journal).expect("plain data serialises");
         bytes.push(b'\n');
@@ -357,9 +364,13 @@ impl Store {
                 uid,
                 gid,
             } => {
+                refuse_link(&self.dir, "directory")?;
                 let dir = self.backups_dir();
                 ensure_private_dir(&dir)?;
-                let bytes = fsops::read_all(path).map_err(|e| io_error("cannot read", path, e))?;
+                // Not through a link that replaced the file since it was
+                // inspected: the hash check below would catch other content.
+                let bytes =
+                    fsops::read_nofollow(path).map_err(|e| io_error("cannot read", path, e))?;
                 // Checked again here: the file may change between inspect and copy.
                 if &fsops::sha256_hex(&bytes) != sha256 {
                     return Err(Error::new(
@@ -394,14 +405,25 @@ impl Store {
     }
 
     pub fn read_backup(&self, name: &str) -> Result<Vec<u8>> {
+        refuse_link(&self.dir, "directory")?;
+        refuse_link(&self.backups_dir(), "directory")?;
         let path = self.backups_dir().join(name);
-        fsops::read_all(&path).map_err(|e| io_error("cannot read the backup", &path, e))
+        fsops::read_nofollow(&path).map_err(|e| {
+            if fsops::is_symlink_refusal(&e) {
+                not_ours(&path, "file")
+            } else {
+                io_error("cannot read the backup", &path, e)
+            }
+        })
     }
 
     /// Deletes the backups once they have been restored: they may hold
     /// secrets of the host's earlier configuration.
     pub fn drop_backups(&self) -> Result<()> {
         let dir = self.backups_dir();
+        // A link there is not ours (backing up refuses one): neither it nor
+        // what it points to is removed.
+        refuse_link(&dir, "directory")?;
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -448,8 +470,41 @@ fn sanitize(path: &std::path::Path) -> String {
         .collect()
 }
 
+/// Exit 6 for a path of attach-node's own state that is a symlink or not
+/// the kind of thing it should be: following it could put the journal, the
+/// lock or the backups (copies of the root's files, secrets among them)
+/// anywhere, outside `--root` included.
+fn not_ours(path: &std::path::Path, should_be: &str) -> Error {
+    Error::new(
+        Class::HostChange,
+        format!(
+            "{} is a symbolic link or not a {should_be}; attach-node keeps its state only in \
+             a real {should_be} there and does not follow it",
+            path.display()
+        ),
+    )
+    .hint(format!(
+        "move {} aside (attach-node did not make it), then run again; to keep the state \
+         on another disk, mount it at {} instead of linking",
+        path.display(),
+        paths::STATE_DIR
+    ))
+}
+
+/// Refuses a state path that is there but is a symlink, or not a directory
+/// when `should_be` says one. Absent is fine.
+fn refuse_link(path: &std::path::Path, should_be: &str) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() || (should_be == "directory") != m.is_dir() => {
+            Err(not_ours(path, should_be))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    refuse_link(dir, "directory")?;
     if let Ok(meta) = fs::symlink_metadata(dir)
         && meta.is_dir()
     {
@@ -466,7 +521,8 @@ fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
     }
     match fsops::create_dir(dir, 0o700) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        // Made meanwhile: by another run, or by something else.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => refuse_link(dir, "directory"),
         Err(e) => Err(io_error("cannot create", dir, e)),
     }
 }

@@ -1045,3 +1045,76 @@ fn a_corrupted_artifact_is_exit_4_and_nothing_is_written() {
         .stderr_has("refusing to install");
     assert_eq!(snapshot(root.path(), false), before);
 }
+
+#[test]
+fn links_at_attach_nodes_own_paths_are_refused_and_never_followed() {
+    let f = lab(LabConfig::default());
+    let outside = tempfile::tempdir().unwrap();
+    let out_dir = outside.path().join("dir");
+    // (the link in the root, whether it points at a directory)
+    for (rel, to_dir) in [
+        (STATE_DIR.to_owned(), true),
+        (format!("{STATE_DIR}/backups"), true),
+        (format!("{STATE_DIR}/lock"), false),
+        (format!("{STATE_DIR}/journal.json"), false),
+    ] {
+        let root = populated_root();
+        std::fs::create_dir_all(root.path().join(STATE_DIR).parent().unwrap()).unwrap();
+        if rel != STATE_DIR {
+            std::fs::create_dir_all(root.path().join(STATE_DIR)).unwrap();
+        }
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let target = if to_dir {
+            out_dir.clone()
+        } else {
+            out_dir.join("file")
+        };
+        std::os::unix::fs::symlink(&target, root.path().join(&rel)).unwrap();
+        f.join(root.path(), &[], &[])
+            .expect(6)
+            .stderr_has(&format!("{rel} is a symbolic link"))
+            .stderr_has("move");
+        assert_eq!(
+            std::fs::read_dir(&out_dir).unwrap().count(),
+            0,
+            "{rel}: nothing written outside the root"
+        );
+        assert!(
+            std::fs::symlink_metadata(root.path().join(&rel))
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{rel}: the link is left alone"
+        );
+        if rel == STATE_DIR {
+            let r = root.path().display().to_string();
+            f.run(&["status", "--root", &r], &[], None)
+                .expect(6)
+                .stderr_has("is a symbolic link");
+        }
+    }
+}
+
+#[test]
+fn the_roots_hostname_is_read_inside_the_root() {
+    let f = lab(LabConfig::default());
+    let outside = tempfile::tempdir().unwrap();
+    let host_file = outside.path().join("hostname");
+    std::fs::write(&host_file, "Not_A_Name-from-the-build-host\n").unwrap();
+    let root = populated_root();
+    let link = root.path().join("etc/hostname");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&host_file, &link).unwrap();
+    // the link leads to a path the root does not have: no name, and no word
+    // of the build host's file
+    let run = f.join(root.path(), &[], &[]);
+    run.expect(2).stderr_has("--node-name");
+    assert!(!run.stderr.contains("build-host"), "{}", run.stderr);
+    // an image's absolute link resolves inside the root
+    std::fs::write(root.path().join("etc/hostname.real"), "Image-1\n").unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname.real", &link).unwrap();
+    let run = f.join(root.path(), &["--dry-run"], &[]);
+    run.expect(0);
+    assert!(run.stdout.contains("image-1"), "{}", run.stdout);
+}

@@ -78,6 +78,33 @@ pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// Opens `path` without following a symlink in its last component (the
+/// kernel answers ELOOP instead) and without blocking on a fifo: for the
+/// files attach-node keeps for itself, which must be what they seem.
+pub fn open_nofollow(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Whether an error is the kernel refusing to follow a symlink that
+/// [`open_nofollow`] met.
+pub fn is_symlink_refusal(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// Reads a regular file through [`open_nofollow`]; a symlink, directory,
+/// fifo or device there is an error, never read through.
+pub fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = open_nofollow(path, OpenOptions::new().read(true))?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut v = Vec::new();
+    f.read_to_end(&mut v)?;
+    Ok(v)
+}
+
 /// Writes `bytes` to `path` atomically with `mode`: readers see the old
 /// file or the new one, never a mix, and a crash leaves one of the two.
 /// The temp file is created with the final mode (and no wider one), so a
