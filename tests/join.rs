@@ -209,6 +209,13 @@ fn join_writes_kubeadms_layout_and_reset_restores_the_root_exactly() {
 fn dry_run_writes_nothing_and_shows_the_plan() {
     let f = lab(LabConfig::default());
     let root = populated_root();
+    // World-readable, so its lines may be shown (see
+    // dry_run_never_shows_a_file_others_cannot_read for the other case).
+    std::fs::set_permissions(
+        root.path().join("etc/containerd/config.toml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let before = snapshot(root.path(), false);
     let run = f.join(root.path(), &["--dry-run"], &[]);
     run.expect(0);
@@ -1117,4 +1124,50 @@ fn the_roots_hostname_is_read_inside_the_root() {
     let run = f.join(root.path(), &["--dry-run"], &[]);
     run.expect(0);
     assert!(run.stdout.contains("image-1"), "{}", run.stdout);
+}
+
+#[test]
+fn dry_run_never_shows_a_file_others_cannot_read() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let config = root.path().join("etc/containerd/config.toml");
+    let site = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.example\".auth]\npassword = \"hunter2-registry\"\n";
+    std::fs::write(&config, site).unwrap();
+    for mode in [0o600, 0o640] {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+        let run = f.join(root.path(), &["--dry-run"], &[]);
+        run.expect(0);
+        assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!(
+                "contents not shown: the current file ({mode:04o}) is not readable by others"
+            )),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(&format!(
+                "current sha256:{} ({} bytes)",
+                attach_node::host::fsops::sha256_hex(site.as_bytes()),
+                site.len()
+            )),
+            "{}",
+            run.stdout
+        );
+        let run = f.join(root.path(), &["--dry-run", "--output", "json"], &[]);
+        run.expect(0);
+        assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+        let v = run.json();
+        let file = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["path"] == "/etc/containerd/config.toml")
+            .unwrap()
+            .clone();
+        assert_eq!(file["change"], "update");
+        assert_eq!(file["diff"], serde_json::Value::Null);
+        assert_eq!(file["private"]["currentMode"], format!("{mode:04o}"));
+        assert_eq!(file["private"]["currentSize"], site.len());
+    }
 }
