@@ -81,6 +81,12 @@ fn first_fetch(
         let mut failures = Vec::new();
         let mut hint = None;
         let mut retry_after = None;
+        // An endpoint that refuses anonymous reads (a server of another
+        // cluster behind that address, or one without kubeadm's RBAC) says
+        // nothing about the others: they are still tried, and the refusal
+        // is final only when no endpoint could still answer.
+        let mut refusal: Option<Error> = None;
+        let mut refusals = 0;
         for endpoint in &source.endpoints {
             let remaining = deadline.saturating_duration_since(Instant::now());
             tracing::debug!(
@@ -102,6 +108,16 @@ fn first_fetch(
                 408 | 429 | 500 | 502 | 503 | 504 => {
                     retry_after = retry_after.max(reply.retry_after);
                     failures.push(format!("{endpoint}: answered {}", reply.status));
+                    continue;
+                }
+                401 | 403 => {
+                    tracing::warn!(
+                        "{endpoint} refused the anonymous cluster-info read ({}); trying the next endpoint",
+                        reply.status
+                    );
+                    refusal.get_or_insert_with(|| refused(endpoint, &reply));
+                    refusals += 1;
+                    failures.push(format!("{endpoint}: refused with {}", reply.status));
                     continue;
                 }
                 _ => return Attempt::Fail(refused(endpoint, &reply)),
@@ -126,6 +142,11 @@ fn first_fetch(
                 }
                 Err(d) => Attempt::Fail(Error::from(d).context(endpoint.to_string())),
             };
+        }
+        if let Some(e) = refusal
+            && refusals == source.endpoints.len()
+        {
+            return Attempt::Fail(e);
         }
         let error = match &unsigned {
             Some(e) => {
