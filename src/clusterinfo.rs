@@ -258,9 +258,7 @@ pub fn parse(bytes: &[u8]) -> Result<ClusterInfo, FieldError> {
         cluster_domain: root.optional("clusterDomain", cluster_domain)?,
         node: root.optional("node", node)?.unwrap_or_default(),
         runtime: root.optional("runtime", runtime)?.unwrap_or_default(),
-        artifacts: root
-            .optional("artifacts", |f| list(f, artifact))?
-            .unwrap_or_default(),
+        artifacts: root.optional("artifacts", artifacts)?.unwrap_or_default(),
         autoscaler: root.optional("autoscaler", boolean)?.unwrap_or(false),
         report_url: root.optional("reportURL", |f| https_url(f).map(str::to_owned))?,
     })
@@ -608,6 +606,24 @@ fn check_registry_host(registry: &str) -> Result<(), &'static str> {
 }
 
 // ---- artifacts -------------------------------------------------------------
+
+/// Each artifact becomes `/usr/local/bin/<name>`: two of one name would
+/// fight over one file, each run rewriting it twice.
+fn artifacts(f: Field<'_>) -> Result<Vec<Artifact>, FieldError> {
+    let all = list(f, artifact)?;
+    for (i, a) in all.iter().enumerate() {
+        if let Some(j) = all[..i].iter().position(|b| b.name == a.name) {
+            return Err(FieldError::new(
+                format!("{}[{i}].name", f.path),
+                format!(
+                    "repeats the name of {}[{j}]; artifact names must be unique",
+                    f.path
+                ),
+            ));
+        }
+    }
+    Ok(all)
+}
 
 fn artifact(f: Field<'_>) -> Result<Artifact, FieldError> {
     let a = Fields::nested(f)?;
