@@ -452,7 +452,9 @@ fn cluster_name(f: Field<'_>) -> Result<String, FieldError> {
     if !(1..=253).contains(&s.chars().count()) {
         return Err(f.error("must be 1 to 253 characters long"));
     }
-    Ok(s.to_owned())
+    // Only ever shown (logs, status, the journal): made printable here, on
+    // the way in, so no terminal escape or forged log line gets further.
+    Ok(crate::error::printable(s, 253))
 }
 
 fn endpoints(f: Field<'_>) -> Result<Vec<Endpoint>, FieldError> {
@@ -637,8 +639,13 @@ fn artifact(f: Field<'_>) -> Result<Artifact, FieldError> {
 /// The name becomes a file name, so it must be one path component.
 fn artifact_name(f: Field<'_>) -> Result<String, FieldError> {
     let s = f.string()?;
-    if s.is_empty() || s == "." || s == ".." || s.contains(['/', '\0']) {
-        return Err(f.error("must be a file name: not empty, not . or .., no / or NUL"));
+    // A file name, and shown in logs and status: control characters (NUL
+    // among them) are refused rather than rewritten, which would install
+    // the file under a name nobody asked for.
+    if s.is_empty() || s == "." || s == ".." || s.contains(|c: char| c == '/' || c.is_control()) {
+        return Err(
+            f.error("must be a file name: not empty, not . or .., no / or control characters")
+        );
     }
     Ok(s.to_owned())
 }
@@ -926,6 +933,17 @@ mod tests {
         assert_eq!(ci.artifacts[0].sha256[31], 0x01);
         assert!(ci.autoscaler);
         assert_eq!(ci.cluster_dns.len(), 2);
+    }
+
+    #[test]
+    fn a_cluster_name_is_made_printable_on_the_way_in() {
+        let doc = br#"{"version":1,"apiServerEndpoints":["https://a.example:6443"],
+                       "bootstrapToken":"abcdef.0123456789abcdef",
+                       "clusterName":"prod\u001b[2J\nFAKE\u0085 line"}"#;
+        assert_eq!(
+            parse(doc).unwrap().cluster_name.as_deref(),
+            Some("prod [2J FAKE  line")
+        );
     }
 
     #[test]

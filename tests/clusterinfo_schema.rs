@@ -97,6 +97,8 @@ const EXPECTED_FIELDS: &[(&str, &str)] = &[
     ),
     ("mirror-key-path", "runtime.registryMirrors[\"../../etc\"]"),
     ("artifact-name-repeated", "artifacts[2].name"),
+    ("artifact-name-control", "artifacts[0].name"),
+    ("artifact-name-c1-control", "artifacts[0].name"),
     ("artifacts-object", "artifacts"),
     ("artifact-bad-sha256", "artifacts[0].sha256"),
     ("artifact-name-slash", "artifacts[0].name"),
