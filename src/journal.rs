@@ -194,6 +194,7 @@ impl Journal {
 /// `/var/lib/attach-node` under a root: the journal, its backups and the lock.
 pub struct Store {
     dir: PathBuf,
+    root: Root,
 }
 
 /// Held while a run may change the host; released when dropped or when the
@@ -237,6 +238,7 @@ impl Store {
     pub fn new(root: &Root) -> Self {
         Store {
             dir: root.path(paths::STATE_DIR),
+            root: root.clone(),
         }
     }
 
@@ -288,6 +290,7 @@ impl Store {
             let same = fs::symlink_metadata(&path)
                 .is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
             if same {
+                self.remove_temp_files();
                 return Ok(Lock {
                     _file: file,
                     path,
@@ -304,6 +307,51 @@ impl Store {
             ),
         )
         .hint("another attach-node run is starting or stopping; run again"))
+    }
+
+    /// Removes what a run stopped in the middle of an atomic write left
+    /// behind: the temp copies beside the journal, the backups, and every
+    /// file the journal names (a copy of the bootstrap kubeconfig holds the
+    /// token). Done under the lock, so by every run that changes the host
+    /// (join, its re-runs, reset) and none that only looks. Best effort: a
+    /// copy that cannot be removed is warned about, and stops nothing.
+    fn remove_temp_files(&self) {
+        let mut sweep = vec![(self.dir.clone(), None), (self.backups_dir(), None)];
+        // The raw entries only: whether the journal is sound is for `load`
+        // to say, with its own error, right after this.
+        if let Ok(bytes) = fsops::read_nofollow(&self.journal_path())
+            && let Ok(journal) = serde_json::from_slice::<Journal>(&bytes)
+        {
+            for e in journal.entries.iter().filter(|e| e.kind == Kind::File) {
+                if !e.path.starts_with('/') {
+                    continue;
+                }
+                let path = self.root.path(&e.path);
+                if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+                    sweep.push((dir.to_owned(), Some(name.to_string_lossy().into_owned())));
+                }
+            }
+        }
+        for (dir, name) in sweep {
+            // Never through a link (a linked `backups` is refused elsewhere).
+            if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            match fsops::remove_our_temp_files(&dir, name.as_deref()) {
+                Ok(removed) => {
+                    for p in removed {
+                        tracing::info!(
+                            "removed {}, a temporary copy left by a run that stopped",
+                            p.display()
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "cannot remove temporary copies left in {} by a run that stopped: {e}",
+                    dir.display()
+                ),
+            }
+        }
     }
 
     /// The journal, if there is one. A journal that cannot be read is an

@@ -1171,3 +1171,64 @@ fn dry_run_never_shows_a_file_others_cannot_read() {
         assert_eq!(file["private"]["currentSize"], site.len());
     }
 }
+
+#[test]
+fn temp_copies_left_by_a_stopped_run_are_removed_by_reset_and_by_a_rerun() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), true);
+    f.join(root.path(), &[], &[]).expect(0);
+    // what a run killed inside an atomic write leaves: a hidden copy
+    // beside the file (the bootstrap kubeconfig's holds the token), the
+    // journal and a backup
+    let ours = [
+        "etc/kubernetes/.bootstrap-kubelet.conf.attach-node-999991.tmp",
+        "var/lib/kubelet/.config.yaml.attach-node-999992.tmp",
+        "var/lib/attach-node/.journal.json.attach-node-999993.tmp",
+        "var/lib/attach-node/backups/.001-x.attach-node-999994.tmp",
+    ];
+    // and files that are not ours, which stay
+    let theirs = [
+        "etc/kubernetes/.bootstrap-kubelet.conf.swp",
+        "etc/kubernetes/.admin.conf.attach-node-999995.tmp",
+        "etc/containerd/.notes.attach-node-x.tmp",
+    ];
+    let plant = |names: &[&str]| {
+        for n in names {
+            let p = root.path().join(n);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "a copy with the token in it").unwrap();
+        }
+    };
+    plant(&ours);
+    plant(&theirs);
+    let gone = |names: &[&str], when: &str| {
+        for n in names {
+            assert!(
+                std::fs::symlink_metadata(root.path().join(n)).is_err(),
+                "{when}: {n} is still there"
+            );
+        }
+    };
+    let kept = |names: &[&str]| {
+        for n in names {
+            assert!(root.path().join(n).exists(), "{n}, not ours, was removed");
+        }
+    };
+    f.join(root.path(), &[], &[])
+        .expect(0)
+        .stderr_has("a temporary copy left by a run that stopped");
+    gone(&ours, "after a re-run of join");
+    kept(&theirs);
+
+    plant(&ours[..2]);
+    f.reset(root.path(), &[]).expect(0);
+    gone(&ours, "after reset");
+    kept(&theirs);
+    for n in theirs {
+        std::fs::remove_file(root.path().join(n)).unwrap();
+    }
+    // kept by reset for holding files not its own
+    std::fs::remove_dir(root.path().join("etc/kubernetes")).unwrap();
+    assert_eq!(snapshot(root.path(), true), before);
+}
