@@ -1232,3 +1232,47 @@ fn temp_copies_left_by_a_stopped_run_are_removed_by_reset_and_by_a_rerun() {
     std::fs::remove_dir(root.path().join("etc/kubernetes")).unwrap();
     assert_eq!(snapshot(root.path(), true), before);
 }
+
+#[test]
+fn kubelet_settings_unlike_kubeadms_are_warned_at_join_and_in_the_dry_run() {
+    use base64::Engine;
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let node_config = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"kubelet_config":{"readOnlyPort":10255}}"#);
+    let said = "the kubelet config sets readOnlyPort to 10255; kubeadm leaves";
+    let run = f.join(
+        root.path(),
+        &["--dry-run", "--node-config", &node_config],
+        &[],
+    );
+    run.expect(0).stderr_has(said);
+    assert!(run.stdout.contains("\nwarnings ("), "{}", run.stdout);
+    assert!(run.stdout.contains(said), "{}", run.stdout);
+    let run = f.join(
+        root.path(),
+        &[
+            "--dry-run",
+            "--node-config",
+            &node_config,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    run.expect(0);
+    let warnings = run.json()["warnings"].as_array().unwrap().clone();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(said)),
+        "{warnings:?}"
+    );
+    f.join(root.path(), &["--node-config", &node_config], &[])
+        .expect(0)
+        .stderr_has(said);
+    // kubeadm's own choices: nothing to say
+    let run = f.join(root.path(), &["--dry-run"], &[]);
+    run.expect(0);
+    assert!(!run.stdout.contains("\nwarnings ("), "{}", run.stdout);
+}

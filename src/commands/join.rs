@@ -103,7 +103,12 @@ pub fn run(s: &JoinSettings) -> Result<String> {
         cluster_kubelet_config,
         artifacts,
     )?;
-    let mut plan = plan::render::render(&inputs)?;
+    // Kept as set, as kubeadm keeps them, but said: a join and its dry run
+    // both show them.
+    let (mut plan, warnings) = plan::render::render_with_warnings(&inputs)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     if wait::kubelet_has_credentials(&s.root) && ours {
         // The kubelet has its own credentials from this join: handing it
         // the bootstrap token again would only put a secret back on disk.
@@ -117,7 +122,10 @@ pub fn run(s: &JoinSettings) -> Result<String> {
         return plan_view::render(
             &s.root,
             &plan,
-            &findings,
+            plan_view::Notes {
+                preflight: &findings,
+                warnings: &warnings,
+            },
             &inputs.node_name,
             cluster.as_deref(),
             &server,

@@ -61,12 +61,22 @@ struct PlanView<'a> {
     actions: Vec<String>,
     actions_run: bool,
     preflight: &'a [Finding],
+    /// Where the kubelet config differs from kubeadm's choices (kept as
+    /// set, as kubeadm keeps them).
+    warnings: &'a [String],
+}
+
+/// What the plan says about the host and the configuration besides the
+/// changes: the preflight findings and the kubelet config's warnings.
+pub struct Notes<'a> {
+    pub preflight: &'a [Finding],
+    pub warnings: &'a [String],
 }
 
 pub fn render(
     root: &Root,
     plan: &Plan,
-    preflight: &[Finding],
+    notes: Notes<'_>,
     node: &str,
     cluster: Option<&str>,
     server: &str,
@@ -161,7 +171,8 @@ pub fn render(
         directories,
         actions: plan.actions.iter().map(action_name).collect(),
         actions_run: root.is_host(),
-        preflight,
+        preflight: notes.preflight,
+        warnings: notes.warnings,
     };
     Ok(match format {
         OutputFormat::Json => format!(
@@ -230,6 +241,12 @@ fn text(v: &PlanView<'_>, plan: &Plan) -> String {
         out.push_str(&format!("  {mark:<4} {:<13} {}\n", f.check, f.detail));
         if let Some(fix) = &f.fix {
             out.push_str(&format!("                     fix: {fix}\n"));
+        }
+    }
+    if !v.warnings.is_empty() {
+        out.push_str("\nwarnings (the kubelet config, against kubeadm's choices):\n");
+        for w in v.warnings {
+            out.push_str(&format!("  {w}\n"));
         }
     }
     out
