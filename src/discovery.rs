@@ -140,6 +140,15 @@ fn first_fetch(
                         }
                     }
                 }
+                // Waited out within the deadline, then still exit 4 with
+                // the clock named: time synchronisation may catch up.
+                Err(d) if d.is_clock_behind() => Attempt::Retry {
+                    error: Error::from(d).context(endpoint.to_string()).hint(
+                        "this host's clock is behind the cluster CA: start time synchronisation \
+                         (chrony, systemd-timesyncd) before the join, or set the clock",
+                    ),
+                    retry_after: None,
+                },
                 Err(d) => Attempt::Fail(Error::from(d).context(endpoint.to_string())),
             };
         }

@@ -841,3 +841,14 @@ fn an_endpoint_refusing_anonymous_reads_does_not_stop_the_next() {
         .stderr_has(&format!("refused cluster-info with status {status}"));
     }
 }
+
+#[test]
+fn a_ca_not_valid_yet_is_waited_out_then_exit_4_naming_the_clock() {
+    let f = lab(LabConfig::default().fault(Fault::CaNotYetValid));
+    let run = f.discover(&["--timeout", "3s"]);
+    run.expect(4)
+        .stderr_has("is not valid before 2100-01-01T00:00:00Z, and this host's clock says")
+        .stderr_has("retrying in")
+        .stderr_has("gave up after")
+        .stderr_has("time synchronisation");
+}
