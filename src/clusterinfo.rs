@@ -242,7 +242,8 @@ pub fn parse(bytes: &[u8]) -> Result<ClusterInfo, FieldError> {
     // so a malformed document that holds the token cannot leak it here.
     let doc: Value = serde_json::from_slice(bytes)
         .map_err(|e| FieldError::new(ROOT, format!("is not valid JSON: {e}")))?;
-    let root = Fields::root(&doc)?;
+    let doc = WipeToken(doc);
+    let root = Fields::root(&doc.0)?;
     check_version(root.required("version")?.field())?;
     Ok(ClusterInfo {
         cluster_name: root.optional("clusterName", cluster_name)?,
@@ -262,6 +263,19 @@ pub fn parse(bytes: &[u8]) -> Result<ClusterInfo, FieldError> {
         autoscaler: root.optional("autoscaler", boolean)?.unwrap_or(false),
         report_url: root.optional("reportURL", |f| https_url(f).map(str::to_owned))?,
     })
+}
+
+/// The parsed document, whose copy of the bootstrap token is wiped when it
+/// is dropped, on success and on every error alike.
+struct WipeToken(Value);
+
+impl Drop for WipeToken {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(Value::String(s)) = self.0.get_mut("bootstrapToken") {
+            s.zeroize();
+        }
+    }
 }
 
 // ---- walking the document ------------------------------------------------
