@@ -33,7 +33,10 @@
 # 9 unsupported machine (architecture, no curl or sha256sum).
 #
 # No `set -x`, and nothing here prints a token. Everything is in functions
-# called on the last line, so a download cut short runs nothing.
+# called on the last line, inside braces: sh runs a { ... } group only once
+# it has read the closing brace, so a download cut short anywhere, even in
+# the middle of that line, runs nothing (a bare `main` cut before its "$@"
+# would run the join with none of the arguments).
 set -eu
 
 say() {
@@ -199,4 +202,4 @@ main() {
     exec "$dir/attach-node" join "$@"
 }
 
-main "$@"
+{ main "$@"; }

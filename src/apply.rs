@@ -709,7 +709,7 @@ mod tests {
             files: vec![FileSpec {
                 path: BOOTSTRAP.into(),
                 mode: 0o600,
-                content: b"written by the join\n".to_vec(),
+                content: b"written by the join\n".to_vec().into(),
                 sensitive: true,
                 purpose: "test",
             }],

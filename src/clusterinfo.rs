@@ -242,7 +242,8 @@ pub fn parse(bytes: &[u8]) -> Result<ClusterInfo, FieldError> {
     // so a malformed document that holds the token cannot leak it here.
     let doc: Value = serde_json::from_slice(bytes)
         .map_err(|e| FieldError::new(ROOT, format!("is not valid JSON: {e}")))?;
-    let root = Fields::root(&doc)?;
+    let doc = WipeToken(doc);
+    let root = Fields::root(&doc.0)?;
     check_version(root.required("version")?.field())?;
     Ok(ClusterInfo {
         cluster_name: root.optional("clusterName", cluster_name)?,
@@ -258,12 +259,23 @@ pub fn parse(bytes: &[u8]) -> Result<ClusterInfo, FieldError> {
         cluster_domain: root.optional("clusterDomain", cluster_domain)?,
         node: root.optional("node", node)?.unwrap_or_default(),
         runtime: root.optional("runtime", runtime)?.unwrap_or_default(),
-        artifacts: root
-            .optional("artifacts", |f| list(f, artifact))?
-            .unwrap_or_default(),
+        artifacts: root.optional("artifacts", artifacts)?.unwrap_or_default(),
         autoscaler: root.optional("autoscaler", boolean)?.unwrap_or(false),
         report_url: root.optional("reportURL", |f| https_url(f).map(str::to_owned))?,
     })
+}
+
+/// The parsed document, whose copy of the bootstrap token is wiped when it
+/// is dropped, on success and on every error alike.
+struct WipeToken(Value);
+
+impl Drop for WipeToken {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        if let Some(Value::String(s)) = self.0.get_mut("bootstrapToken") {
+            s.zeroize();
+        }
+    }
 }
 
 // ---- walking the document ------------------------------------------------
@@ -454,7 +466,9 @@ fn cluster_name(f: Field<'_>) -> Result<String, FieldError> {
     if !(1..=253).contains(&s.chars().count()) {
         return Err(f.error("must be 1 to 253 characters long"));
     }
-    Ok(s.to_owned())
+    // Only ever shown (logs, status, the journal): made printable here, on
+    // the way in, so no terminal escape or forged log line gets further.
+    Ok(crate::error::printable(s, 253))
 }
 
 fn endpoints(f: Field<'_>) -> Result<Vec<Endpoint>, FieldError> {
@@ -609,6 +623,24 @@ fn check_registry_host(registry: &str) -> Result<(), &'static str> {
 
 // ---- artifacts -------------------------------------------------------------
 
+/// Each artifact becomes `/usr/local/bin/<name>`: two of one name would
+/// fight over one file, each run rewriting it twice.
+fn artifacts(f: Field<'_>) -> Result<Vec<Artifact>, FieldError> {
+    let all = list(f, artifact)?;
+    for (i, a) in all.iter().enumerate() {
+        if let Some(j) = all[..i].iter().position(|b| b.name == a.name) {
+            return Err(FieldError::new(
+                format!("{}[{i}].name", f.path),
+                format!(
+                    "repeats the name of {}[{j}]; artifact names must be unique",
+                    f.path
+                ),
+            ));
+        }
+    }
+    Ok(all)
+}
+
 fn artifact(f: Field<'_>) -> Result<Artifact, FieldError> {
     let a = Fields::nested(f)?;
     Ok(Artifact {
@@ -621,8 +653,13 @@ fn artifact(f: Field<'_>) -> Result<Artifact, FieldError> {
 /// The name becomes a file name, so it must be one path component.
 fn artifact_name(f: Field<'_>) -> Result<String, FieldError> {
     let s = f.string()?;
-    if s.is_empty() || s == "." || s == ".." || s.contains(['/', '\0']) {
-        return Err(f.error("must be a file name: not empty, not . or .., no / or NUL"));
+    // A file name, and shown in logs and status: control characters (NUL
+    // among them) are refused rather than rewritten, which would install
+    // the file under a name nobody asked for.
+    if s.is_empty() || s == "." || s == ".." || s.contains(|c: char| c == '/' || c.is_control()) {
+        return Err(
+            f.error("must be a file name: not empty, not . or .., no / or control characters")
+        );
     }
     Ok(s.to_owned())
 }
@@ -898,6 +935,17 @@ mod tests {
         assert_eq!(ci.artifacts[0].sha256[31], 0x01);
         assert!(ci.autoscaler);
         assert_eq!(ci.cluster_dns.len(), 2);
+    }
+
+    #[test]
+    fn a_cluster_name_is_made_printable_on_the_way_in() {
+        let doc = br#"{"version":1,"apiServerEndpoints":["https://a.example:6443"],
+                       "bootstrapToken":"abcdef.0123456789abcdef",
+                       "clusterName":"prod\u001b[2J\nFAKE\u0085 line"}"#;
+        assert_eq!(
+            parse(doc).unwrap().cluster_name.as_deref(),
+            Some("prod [2J FAKE  line")
+        );
     }
 
     #[test]

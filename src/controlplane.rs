@@ -23,7 +23,11 @@ pub fn resolve(cp: &ControlPlane, deadline: Instant, backoff: Backoff) -> Result
         deadline,
         backoff,
         |_, remaining| match client.get(&url, Some(cp.token.expose_for_header()), remaining) {
-            Ok(reply) => judge(reply.status, reply.retry_after, &reply.body, &cp.url),
+            Ok(reply) => {
+                // The answer holds the bootstrap token: wiped once parsed.
+                let body = zeroize::Zeroizing::new(reply.body);
+                judge(reply.status, reply.retry_after, &body, &cp.url)
+            }
             Err(e @ (FetchError::Transient(_) | FetchError::Unresolved { .. })) => Attempt::Retry {
                 error: e.unreachable(&cp.url),
                 retry_after: None,

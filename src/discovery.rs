@@ -81,6 +81,12 @@ fn first_fetch(
         let mut failures = Vec::new();
         let mut hint = None;
         let mut retry_after = None;
+        // An endpoint that refuses anonymous reads (a server of another
+        // cluster behind that address, or one without kubeadm's RBAC) says
+        // nothing about the others: they are still tried, and the refusal
+        // is final only when no endpoint could still answer.
+        let mut refusal: Option<Error> = None;
+        let mut refusals = 0;
         for endpoint in &source.endpoints {
             let remaining = deadline.saturating_duration_since(Instant::now());
             tracing::debug!(
@@ -104,6 +110,16 @@ fn first_fetch(
                     failures.push(format!("{endpoint}: answered {}", reply.status));
                     continue;
                 }
+                401 | 403 => {
+                    tracing::warn!(
+                        "{endpoint} refused the anonymous cluster-info read ({}); trying the next endpoint",
+                        reply.status
+                    );
+                    refusal.get_or_insert_with(|| refused(endpoint, &reply));
+                    refusals += 1;
+                    failures.push(format!("{endpoint}: refused with {}", reply.status));
+                    continue;
+                }
                 _ => return Attempt::Fail(refused(endpoint, &reply)),
             }
             let now = OffsetDateTime::now_utc();
@@ -124,8 +140,22 @@ fn first_fetch(
                         }
                     }
                 }
+                // Waited out within the deadline, then still exit 4 with
+                // the clock named: time synchronisation may catch up.
+                Err(d) if d.is_clock_behind() => Attempt::Retry {
+                    error: Error::from(d).context(endpoint.to_string()).hint(
+                        "this host's clock is behind the cluster CA: start time synchronisation \
+                         (chrony, systemd-timesyncd) before the join, or set the clock",
+                    ),
+                    retry_after: None,
+                },
                 Err(d) => Attempt::Fail(Error::from(d).context(endpoint.to_string())),
             };
+        }
+        if let Some(e) = refusal
+            && refusals == source.endpoints.len()
+        {
+            return Attempt::Fail(e);
         }
         let error = match &unsigned {
             Some(e) => {

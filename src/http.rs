@@ -123,7 +123,10 @@ impl HttpClient {
             .header(ACCEPT, "application/json")
             .timeout(timeout.min(request_timeout));
         if let Some(bearer) = bearer {
-            let mut value = HeaderValue::try_from(format!("Bearer {bearer}")).map_err(|_| {
+            // Our copy is wiped; the header's own (inside http/hyper) is not
+            // ours to wipe, only marked sensitive.
+            let line = zeroize::Zeroizing::new(format!("Bearer {bearer}"));
+            let mut value = HeaderValue::from_str(&line).map_err(|_| {
                 FetchError::Transient("the token cannot be sent in a header".into())
             })?;
             value.set_sensitive(true);

@@ -194,6 +194,7 @@ impl Journal {
 /// `/var/lib/attach-node` under a root: the journal, its backups and the lock.
 pub struct Store {
     dir: PathBuf,
+    root: Root,
 }
 
 /// Held while a run may change the host; released when dropped or when the
@@ -237,6 +238,7 @@ impl Store {
     pub fn new(root: &Root) -> Self {
         Store {
             dir: root.path(paths::STATE_DIR),
+            root: root.clone(),
         }
     }
 
@@ -264,15 +266,17 @@ impl Store {
         for _ in 0..10 {
             let created = missing_dirs(&self.dir);
             ensure_private_dir(&self.dir)?;
-            let file = match fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-            {
+            let file = match fsops::open_nofollow(
+                &path,
+                fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true),
+            ) {
                 Ok(f) => f,
                 // Removed by a run that just stopped: start again.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if fsops::is_symlink_refusal(&e) => return Err(not_ours(&path, "file")),
                 Err(e) => return Err(io_error("cannot open the lock file", &path, e)),
             };
             match file.try_lock() {
@@ -286,6 +290,7 @@ impl Store {
             let same = fs::symlink_metadata(&path)
                 .is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino());
             if same {
+                self.remove_temp_files();
                 return Ok(Lock {
                     _file: file,
                     path,
@@ -304,13 +309,60 @@ impl Store {
         .hint("another attach-node run is starting or stopping; run again"))
     }
 
+    /// Removes what a run stopped in the middle of an atomic write left
+    /// behind: the temp copies beside the journal, the backups, and every
+    /// file the journal names (a copy of the bootstrap kubeconfig holds the
+    /// token). Done under the lock, so by every run that changes the host
+    /// (join, its re-runs, reset) and none that only looks. Best effort: a
+    /// copy that cannot be removed is warned about, and stops nothing.
+    fn remove_temp_files(&self) {
+        let mut sweep = vec![(self.dir.clone(), None), (self.backups_dir(), None)];
+        // The raw entries only: whether the journal is sound is for `load`
+        // to say, with its own error, right after this.
+        if let Ok(bytes) = fsops::read_nofollow(&self.journal_path())
+            && let Ok(journal) = serde_json::from_slice::<Journal>(&bytes)
+        {
+            for e in journal.entries.iter().filter(|e| e.kind == Kind::File) {
+                if !e.path.starts_with('/') {
+                    continue;
+                }
+                let path = self.root.path(&e.path);
+                if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+                    sweep.push((dir.to_owned(), Some(name.to_string_lossy().into_owned())));
+                }
+            }
+        }
+        for (dir, name) in sweep {
+            // Never through a link (a linked `backups` is refused elsewhere).
+            if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            match fsops::remove_our_temp_files(&dir, name.as_deref()) {
+                Ok(removed) => {
+                    for p in removed {
+                        tracing::info!(
+                            "removed {}, a temporary copy left by a run that stopped",
+                            p.display()
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "cannot remove temporary copies left in {} by a run that stopped: {e}",
+                    dir.display()
+                ),
+            }
+        }
+    }
+
     /// The journal, if there is one. A journal that cannot be read is an
     /// error, not "none": guessing would risk undoing the wrong things.
     pub fn load(&self) -> Result<Option<Journal>> {
+        refuse_link(&self.dir, "directory")?;
         let path = self.journal_path();
-        let bytes = match fs::read(&path) {
+        let bytes = match fsops::read_nofollow(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if fsops::is_symlink_refusal(&e) => return Err(not_ours(&path, "file")),
             Err(e) => return Err(io_error("cannot read the journal", &path, e)),
         };
         let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| {
@@ -336,6 +388,9 @@ impl Store {
     /// Writes the journal atomically (0600: it names paths, not secrets, but
     /// it is nobody else's business).
     pub fn save(&self, journal: &Journal) -> Result<()> {
+        // The rename below replaces a link at the journal's own name rather
+        // than writing through it; a linked directory would still lead out.
+        refuse_link(&self.dir, "directory")?;
         let path = self.journal_path();
         let mut bytes = serde_json::to_vec_pretty(journal).expect("plain data serialises");
         bytes.push(b'\n');
@@ -357,9 +412,13 @@ impl Store {
                 uid,
                 gid,
             } => {
+                refuse_link(&self.dir, "directory")?;
                 let dir = self.backups_dir();
                 ensure_private_dir(&dir)?;
-                let bytes = fsops::read_all(path).map_err(|e| io_error("cannot read", path, e))?;
+                // Not through a link that replaced the file since it was
+                // inspected: the hash check below would catch other content.
+                let bytes =
+                    fsops::read_nofollow(path).map_err(|e| io_error("cannot read", path, e))?;
                 // Checked again here: the file may change between inspect and copy.
                 if &fsops::sha256_hex(&bytes) != sha256 {
                     return Err(Error::new(
@@ -394,14 +453,25 @@ impl Store {
     }
 
     pub fn read_backup(&self, name: &str) -> Result<Vec<u8>> {
+        refuse_link(&self.dir, "directory")?;
+        refuse_link(&self.backups_dir(), "directory")?;
         let path = self.backups_dir().join(name);
-        fsops::read_all(&path).map_err(|e| io_error("cannot read the backup", &path, e))
+        fsops::read_nofollow(&path).map_err(|e| {
+            if fsops::is_symlink_refusal(&e) {
+                not_ours(&path, "file")
+            } else {
+                io_error("cannot read the backup", &path, e)
+            }
+        })
     }
 
     /// Deletes the backups once they have been restored: they may hold
     /// secrets of the host's earlier configuration.
     pub fn drop_backups(&self) -> Result<()> {
         let dir = self.backups_dir();
+        // A link there is not ours (backing up refuses one): neither it nor
+        // what it points to is removed.
+        refuse_link(&dir, "directory")?;
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -448,8 +518,41 @@ fn sanitize(path: &std::path::Path) -> String {
         .collect()
 }
 
+/// Exit 6 for a path of attach-node's own state that is a symlink or not
+/// the kind of thing it should be: following it could put the journal, the
+/// lock or the backups (copies of the root's files, secrets among them)
+/// anywhere, outside `--root` included.
+fn not_ours(path: &std::path::Path, should_be: &str) -> Error {
+    Error::new(
+        Class::HostChange,
+        format!(
+            "{} is a symbolic link or not a {should_be}; attach-node keeps its state only in \
+             a real {should_be} there and does not follow it",
+            path.display()
+        ),
+    )
+    .hint(format!(
+        "move {} aside (attach-node did not make it), then run again; to keep the state \
+         on another disk, mount it at {} instead of linking",
+        path.display(),
+        paths::STATE_DIR
+    ))
+}
+
+/// Refuses a state path that is there but is a symlink, or not a directory
+/// when `should_be` says one. Absent is fine.
+fn refuse_link(path: &std::path::Path, should_be: &str) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() || (should_be == "directory") != m.is_dir() => {
+            Err(not_ours(path, should_be))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    refuse_link(dir, "directory")?;
     if let Ok(meta) = fs::symlink_metadata(dir)
         && meta.is_dir()
     {
@@ -466,7 +569,8 @@ fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
     }
     match fsops::create_dir(dir, 0o700) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        // Made meanwhile: by another run, or by something else.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => refuse_link(dir, "directory"),
         Err(e) => Err(io_error("cannot create", dir, e)),
     }
 }

@@ -26,6 +26,7 @@ use crate::host::Root;
 use crate::secret::{BootstrapToken, OpenapiToken, Origin};
 use crate::trust::kubeconfig::ServerUrl;
 use crate::trust::pin::CaPin;
+use zeroize::Zeroizing;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// A deadline beyond a day is a typo, not a plan.
@@ -694,7 +695,7 @@ impl<'a> Resolver<'a> {
         flags: (Option<&str>, Option<&Path>),
         env_name: &str,
         file: (Option<String>, Option<PathBuf>),
-    ) -> Result<Option<(String, Origin)>> {
+    ) -> Result<Option<(Zeroizing<String>, Origin)>> {
         let flag_name = if what == "openapi token" {
             "--openapi-token"
         } else {
@@ -711,7 +712,7 @@ impl<'a> Resolver<'a> {
                     "the {what} was given on the command line, where every user of this host can read it \
                      (ps, /proc); prefer {flag_name}-file or {env_name}"
                 ));
-                return Ok(Some((v.to_owned(), Origin::Argv)));
+                return Ok(Some((Zeroizing::new(v.to_owned()), Origin::Argv)));
             }
             (None, Some(p)) => return self.read_secret_file(what, p).map(Some),
             (None, None) => {}
@@ -726,7 +727,7 @@ impl<'a> Resolver<'a> {
                     "{env_name} and {file_env} are both set; set one"
                 )));
             }
-            (Some(v), None) => return Ok(Some((v, Origin::Environment))),
+            (Some(v), None) => return Ok(Some((Zeroizing::new(v), Origin::Environment))),
             (None, Some(p)) => return self.read_secret_file(what, Path::new(&p)).map(Some),
             (None, None) => {}
         }
@@ -737,13 +738,13 @@ impl<'a> Resolver<'a> {
                 &flag_name[2..],
                 &flag_name[2..]
             ))),
-            (Some(v), None) => Ok(Some((v, Origin::ConfigFile))),
+            (Some(v), None) => Ok(Some((Zeroizing::new(v), Origin::ConfigFile))),
             (None, Some(p)) => self.read_secret_file(what, &p).map(Some),
             (None, None) => Ok(None),
         }
     }
 
-    fn read_secret_file(&mut self, what: &str, path: &Path) -> Result<(String, Origin)> {
+    fn read_secret_file(&mut self, what: &str, path: &Path) -> Result<(Zeroizing<String>, Origin)> {
         if path == Path::new("-") {
             if self.stdin_used {
                 return Err(Error::usage(
@@ -751,7 +752,9 @@ impl<'a> Resolver<'a> {
                 ));
             }
             self.stdin_used = true;
-            let mut s = String::new();
+            // Room for all of it up front: a buffer that grew would leave
+            // an unwiped copy behind in the one it replaced.
+            let mut s = Zeroizing::new(String::with_capacity(SMALL_FILE_CAP as usize + 1));
             self.stdin
                 .take(SMALL_FILE_CAP)
                 .read_to_string(&mut s)
@@ -834,8 +837,8 @@ fn node_config_kubelet(b64: &str) -> Result<serde_json::Map<String, serde_json::
     }
 }
 
-fn read_small(path: &Path) -> std::io::Result<String> {
-    let mut s = String::new();
+fn read_small(path: &Path) -> std::io::Result<Zeroizing<String>> {
+    let mut s = Zeroizing::new(String::with_capacity(SMALL_FILE_CAP as usize + 1));
     std::fs::File::open(path)?
         .take(SMALL_FILE_CAP)
         .read_to_string(&mut s)?;

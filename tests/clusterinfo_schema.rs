@@ -96,6 +96,9 @@ const EXPECTED_FIELDS: &[(&str, &str)] = &[
         "runtime.registryMirrors[\"docker.io\"][0]",
     ),
     ("mirror-key-path", "runtime.registryMirrors[\"../../etc\"]"),
+    ("artifact-name-repeated", "artifacts[2].name"),
+    ("artifact-name-control", "artifacts[0].name"),
+    ("artifact-name-c1-control", "artifacts[0].name"),
     ("artifacts-object", "artifacts"),
     ("artifact-bad-sha256", "artifacts[0].sha256"),
     ("artifact-name-slash", "artifacts[0].name"),
@@ -127,8 +130,40 @@ fn schema() -> &'static Validator {
     SCHEMA.get_or_init(|| {
         let text = include_str!("../docs/clusterinfo.schema.json");
         let schema: Value = serde_json::from_str(text).expect("the schema is JSON");
-        jsonschema::draft202012::new(&schema).expect("the schema compiles as draft 2020-12")
+        jsonschema::draft202012::options()
+            .with_keyword("x-uniqueItemKey", |_, key, _| {
+                let key = key.as_str().expect("x-uniqueItemKey names a key");
+                Ok(Box::new(UniqueItemKey(key.to_owned())))
+            })
+            .build(&schema)
+            .expect("the schema compiles as draft 2020-12")
     })
+}
+
+/// The schema's `x-uniqueItemKey: KEY`: no two items of the array have the
+/// same value at KEY (artifact names). JSON Schema has no keyword for it, so
+/// the schema states it with its own, and this is what the keyword means.
+struct UniqueItemKey(String);
+
+impl<'i> jsonschema::Keyword<'i> for UniqueItemKey {
+    fn validate(&self, instance: &'i Value) -> Result<(), jsonschema::ValidationError<'i>> {
+        if self.is_valid(instance) {
+            Ok(())
+        } else {
+            Err(jsonschema::ValidationError::custom(format!(
+                "two items have the same {}",
+                self.0
+            )))
+        }
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        let Some(items) = instance.as_array() else {
+            return true;
+        };
+        let keys: Vec<&Value> = items.iter().filter_map(|i| i.get(&self.0)).collect();
+        keys.iter().enumerate().all(|(i, k)| !keys[..i].contains(k))
+    }
 }
 
 /// What a schema-validating control plane would conclude: the bytes must be

@@ -82,6 +82,57 @@ fn the_one_liner_pins_this_install_sh() {
     );
 }
 
+/// `curl … | sh` of a download cut short: every prefix of install.sh that
+/// ends at a line boundary, and every prefix ending inside its last line,
+/// must run nothing at all. A run of `main` would say something on stderr
+/// (with no settings, `install.sh: error: ATTACH_NODE_BASE_URL is not set`).
+#[test]
+fn install_sh_cut_short_runs_nothing() {
+    let script = std::fs::read(INSTALL_SH).unwrap();
+    let last_line = script[..script.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap()
+        + 1;
+    let mut cuts: Vec<usize> = script
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .map(|(i, _)| i + 1)
+        .filter(|&i| i < script.len())
+        .collect();
+    cuts.extend(last_line + 1..script.len() - 1);
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let piped = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .args(["-s", "--", "--labels", "a=b"])
+            .env_clear()
+            .env("PATH", &path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    // the whole script does run, and is seen to
+    assert!(
+        piped(&script).contains("install.sh: error: ATTACH_NODE_BASE_URL is not set"),
+        "the complete script should run main"
+    );
+    for cut in cuts {
+        let said = piped(&script[..cut]);
+        assert!(
+            !said.contains("install.sh:"),
+            "install.sh cut after byte {cut} ({:?}) ran: {said}",
+            String::from_utf8_lossy(&script[cut.saturating_sub(20)..cut])
+        );
+    }
+}
+
 #[test]
 fn install_sh_is_shellcheck_clean_posix_sh() {
     let Ok(out) = std::process::Command::new("shellcheck")

@@ -796,3 +796,59 @@ fn unusable_endpoints_and_deadlines_are_refused_at_once() {
         .expect(2)
         .stderr_has("at most 24h");
 }
+
+#[test]
+fn an_endpoint_refusing_anonymous_reads_does_not_stop_the_next() {
+    for status in [401, 403] {
+        let refusing = lab(LabConfig::default().fault(Fault::ApiServerError {
+            times: 1_000,
+            status,
+        }));
+        let f = healthy();
+        let first = refusing.lab.api_server_url();
+        let api = f.lab.api_server_url();
+        let tok = f.path("bootstrap-token");
+        let run = f.run(
+            &[
+                "discover",
+                "--endpoint",
+                &first,
+                "--endpoint",
+                &api,
+                "--token-file",
+                &tok,
+            ],
+            &[],
+            None,
+        );
+        run.expect(0).stderr_has("trying the next endpoint");
+        assert_eq!(run.json()["endpoint"], api.as_str());
+        // every endpoint refusing is still final, with the first one's word
+        f.run(
+            &[
+                "discover",
+                "--endpoint",
+                &first,
+                "--endpoint",
+                &first,
+                "--token-file",
+                &tok,
+            ],
+            &[],
+            None,
+        )
+        .expect(4)
+        .stderr_has(&format!("refused cluster-info with status {status}"));
+    }
+}
+
+#[test]
+fn a_ca_not_valid_yet_is_waited_out_then_exit_4_naming_the_clock() {
+    let f = lab(LabConfig::default().fault(Fault::CaNotYetValid));
+    let run = f.discover(&["--timeout", "3s"]);
+    run.expect(4)
+        .stderr_has("is not valid before 2100-01-01T00:00:00Z, and this host's clock says")
+        .stderr_has("retrying in")
+        .stderr_has("gave up after")
+        .stderr_has("time synchronisation");
+}

@@ -209,6 +209,13 @@ fn join_writes_kubeadms_layout_and_reset_restores_the_root_exactly() {
 fn dry_run_writes_nothing_and_shows_the_plan() {
     let f = lab(LabConfig::default());
     let root = populated_root();
+    // World-readable, so its lines may be shown (see
+    // dry_run_never_shows_a_file_others_cannot_read for the other case).
+    std::fs::set_permissions(
+        root.path().join("etc/containerd/config.toml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
     let before = snapshot(root.path(), false);
     let run = f.join(root.path(), &["--dry-run"], &[]);
     run.expect(0);
@@ -1066,4 +1073,228 @@ fn a_closed_stdout_is_not_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn links_at_attach_nodes_own_paths_are_refused_and_never_followed() {
+    let f = lab(LabConfig::default());
+    let outside = tempfile::tempdir().unwrap();
+    let out_dir = outside.path().join("dir");
+    // (the link in the root, whether it points at a directory)
+    for (rel, to_dir) in [
+        (STATE_DIR.to_owned(), true),
+        (format!("{STATE_DIR}/backups"), true),
+        (format!("{STATE_DIR}/lock"), false),
+        (format!("{STATE_DIR}/journal.json"), false),
+    ] {
+        let root = populated_root();
+        std::fs::create_dir_all(root.path().join(STATE_DIR).parent().unwrap()).unwrap();
+        if rel != STATE_DIR {
+            std::fs::create_dir_all(root.path().join(STATE_DIR)).unwrap();
+        }
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let target = if to_dir {
+            out_dir.clone()
+        } else {
+            out_dir.join("file")
+        };
+        std::os::unix::fs::symlink(&target, root.path().join(&rel)).unwrap();
+        f.join(root.path(), &[], &[])
+            .expect(6)
+            .stderr_has(&format!("{rel} is a symbolic link"))
+            .stderr_has("move");
+        assert_eq!(
+            std::fs::read_dir(&out_dir).unwrap().count(),
+            0,
+            "{rel}: nothing written outside the root"
+        );
+        assert!(
+            std::fs::symlink_metadata(root.path().join(&rel))
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{rel}: the link is left alone"
+        );
+        if rel == STATE_DIR {
+            let r = root.path().display().to_string();
+            f.run(&["status", "--root", &r], &[], None)
+                .expect(6)
+                .stderr_has("is a symbolic link");
+        }
+    }
+}
+
+#[test]
+fn the_roots_hostname_is_read_inside_the_root() {
+    let f = lab(LabConfig::default());
+    let outside = tempfile::tempdir().unwrap();
+    let host_file = outside.path().join("hostname");
+    std::fs::write(&host_file, "Not_A_Name-from-the-build-host\n").unwrap();
+    let root = populated_root();
+    let link = root.path().join("etc/hostname");
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&host_file, &link).unwrap();
+    // the link leads to a path the root does not have: no name, and no word
+    // of the build host's file
+    let run = f.join(root.path(), &[], &[]);
+    run.expect(2).stderr_has("--node-name");
+    assert!(!run.stderr.contains("build-host"), "{}", run.stderr);
+    // an image's absolute link resolves inside the root
+    std::fs::write(root.path().join("etc/hostname.real"), "Image-1\n").unwrap();
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname.real", &link).unwrap();
+    let run = f.join(root.path(), &["--dry-run"], &[]);
+    run.expect(0);
+    assert!(run.stdout.contains("image-1"), "{}", run.stdout);
+}
+
+#[test]
+fn dry_run_never_shows_a_file_others_cannot_read() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let config = root.path().join("etc/containerd/config.toml");
+    let site = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.example\".auth]\npassword = \"hunter2-registry\"\n";
+    std::fs::write(&config, site).unwrap();
+    for mode in [0o600, 0o640] {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+        let run = f.join(root.path(), &["--dry-run"], &[]);
+        run.expect(0);
+        assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains(&format!(
+                "contents not shown: the current file ({mode:04o}) is not readable by others"
+            )),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(&format!(
+                "current sha256:{} ({} bytes)",
+                attach_node::host::fsops::sha256_hex(site.as_bytes()),
+                site.len()
+            )),
+            "{}",
+            run.stdout
+        );
+        let run = f.join(root.path(), &["--dry-run", "--output", "json"], &[]);
+        run.expect(0);
+        assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+        let v = run.json();
+        let file = v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["path"] == "/etc/containerd/config.toml")
+            .unwrap()
+            .clone();
+        assert_eq!(file["change"], "update");
+        assert_eq!(file["diff"], serde_json::Value::Null);
+        assert_eq!(file["private"]["currentMode"], format!("{mode:04o}"));
+        assert_eq!(file["private"]["currentSize"], site.len());
+    }
+}
+
+#[test]
+fn temp_copies_left_by_a_stopped_run_are_removed_by_reset_and_by_a_rerun() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), true);
+    f.join(root.path(), &[], &[]).expect(0);
+    // what a run killed inside an atomic write leaves: a hidden copy
+    // beside the file (the bootstrap kubeconfig's holds the token), the
+    // journal and a backup
+    let ours = [
+        "etc/kubernetes/.bootstrap-kubelet.conf.attach-node-999991.tmp",
+        "var/lib/kubelet/.config.yaml.attach-node-999992.tmp",
+        "var/lib/attach-node/.journal.json.attach-node-999993.tmp",
+        "var/lib/attach-node/backups/.001-x.attach-node-999994.tmp",
+    ];
+    // and files that are not ours, which stay
+    let theirs = [
+        "etc/kubernetes/.bootstrap-kubelet.conf.swp",
+        "etc/kubernetes/.admin.conf.attach-node-999995.tmp",
+        "etc/containerd/.notes.attach-node-x.tmp",
+    ];
+    let plant = |names: &[&str]| {
+        for n in names {
+            let p = root.path().join(n);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "a copy with the token in it").unwrap();
+        }
+    };
+    plant(&ours);
+    plant(&theirs);
+    let gone = |names: &[&str], when: &str| {
+        for n in names {
+            assert!(
+                std::fs::symlink_metadata(root.path().join(n)).is_err(),
+                "{when}: {n} is still there"
+            );
+        }
+    };
+    let kept = |names: &[&str]| {
+        for n in names {
+            assert!(root.path().join(n).exists(), "{n}, not ours, was removed");
+        }
+    };
+    f.join(root.path(), &[], &[])
+        .expect(0)
+        .stderr_has("a temporary copy left by a run that stopped");
+    gone(&ours, "after a re-run of join");
+    kept(&theirs);
+
+    plant(&ours[..2]);
+    f.reset(root.path(), &[]).expect(0);
+    gone(&ours, "after reset");
+    kept(&theirs);
+    for n in theirs {
+        std::fs::remove_file(root.path().join(n)).unwrap();
+    }
+    // kept by reset for holding files not its own
+    std::fs::remove_dir(root.path().join("etc/kubernetes")).unwrap();
+    assert_eq!(snapshot(root.path(), true), before);
+}
+
+#[test]
+fn kubelet_settings_unlike_kubeadms_are_warned_at_join_and_in_the_dry_run() {
+    use base64::Engine;
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let node_config = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"kubelet_config":{"readOnlyPort":10255}}"#);
+    let said = "the kubelet config sets readOnlyPort to 10255; kubeadm leaves";
+    let run = f.join(
+        root.path(),
+        &["--dry-run", "--node-config", &node_config],
+        &[],
+    );
+    run.expect(0).stderr_has(said);
+    assert!(run.stdout.contains("\nwarnings ("), "{}", run.stdout);
+    assert!(run.stdout.contains(said), "{}", run.stdout);
+    let run = f.join(
+        root.path(),
+        &[
+            "--dry-run",
+            "--node-config",
+            &node_config,
+            "--output",
+            "json",
+        ],
+        &[],
+    );
+    run.expect(0);
+    let warnings = run.json()["warnings"].as_array().unwrap().clone();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(said)),
+        "{warnings:?}"
+    );
+    f.join(root.path(), &["--node-config", &node_config], &[])
+        .expect(0)
+        .stderr_has(said);
+    // kubeadm's own choices: nothing to say
+    let run = f.join(root.path(), &["--dry-run"], &[]);
+    run.expect(0);
+    assert!(!run.stdout.contains("\nwarnings ("), "{}", run.stdout);
 }

@@ -149,7 +149,7 @@ fn text(plan: &Plan, path: &str) -> String {
     let f = plan
         .file(path)
         .unwrap_or_else(|| panic!("the plan has no {path}"));
-    String::from_utf8(f.content.clone()).unwrap()
+    String::from_utf8(f.content.to_vec()).unwrap()
 }
 
 /// Files, modes, dirs and actions: the Plan's shape without the contents.
@@ -187,7 +187,7 @@ fn snapshot_name(path: &str) -> String {
 fn snapshot_all(case: &str, plan: &Plan) {
     insta::assert_snapshot!(format!("{case}__outline"), outline(plan));
     for f in &plan.files {
-        let body = String::from_utf8(f.content.clone()).unwrap();
+        let body = String::from_utf8(f.content.to_vec()).unwrap();
         insta::assert_snapshot!(format!("{case}__{}", snapshot_name(&f.path)), body);
     }
 }
@@ -312,7 +312,7 @@ fn ca_gets_a_trailing_newline_once() {
     assert!(text(&plan, paths::CA).ends_with("-----END CERTIFICATE-----\n"));
     inputs.ca_pem.push(b'\n');
     assert_eq!(
-        render::render(&inputs)
+        *render::render(&inputs)
             .unwrap()
             .file(paths::CA)
             .unwrap()

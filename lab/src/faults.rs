@@ -54,6 +54,9 @@ pub enum Fault {
     /// The kubeconfig's CA expired on 2001-01-01 (same key, so the pin
     /// still matches).
     CaExpired,
+    /// The kubeconfig's CA is valid from 2100-01-01 only (same key), as a
+    /// host whose clock is far behind sees it.
+    CaNotYetValid,
     /// The API server's first TLS handshake presents the real serving
     /// certificate; every later one a certificate with the same SANs from
     /// an impostor CA (subject `CN=kubernetes`, different key).
@@ -157,6 +160,7 @@ impl Plan {
                 Fault::NoSignatureForToken => plan.signature = Signature::OtherTokenOnly,
                 Fault::CaNotCa => plan.ca_flaw = CaFlaw::NotCa,
                 Fault::CaExpired => plan.ca_flaw = CaFlaw::Expired,
+                Fault::CaNotYetValid => plan.ca_flaw = CaFlaw::NotYetValid,
                 Fault::DifferentCertAfterTrust => plan.impostor = true,
                 Fault::ClusterInfoChanged => plan.cluster_info_changes = true,
                 Fault::CsrNeverApproved => plan.csr_never_approved = true,

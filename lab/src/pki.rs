@@ -23,6 +23,8 @@ pub(crate) enum CaFlaw {
     NotCa,
     /// Validity ended on 2001-01-01.
     Expired,
+    /// Validity starts in 2100: what a host whose clock is behind sees.
+    NotYetValid,
 }
 
 /// The SANs kubeadm gives the API server that make sense on loopback.
@@ -108,6 +110,10 @@ fn cluster_ca_params(now: OffsetDateTime, flaw: CaFlaw) -> CertificateParams {
         CaFlaw::Expired => (
             rcgen::date_time_ymd(2000, 1, 1),
             rcgen::date_time_ymd(2001, 1, 1),
+        ),
+        CaFlaw::NotYetValid => (
+            rcgen::date_time_ymd(2100, 1, 1),
+            rcgen::date_time_ymd(2110, 1, 1),
         ),
         CaFlaw::None | CaFlaw::NotCa => (now - BACKDATE, now + Duration::days(3650)),
     };

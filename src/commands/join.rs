@@ -103,7 +103,12 @@ pub fn run(s: &JoinSettings) -> Result<String> {
         cluster_kubelet_config,
         artifacts,
     )?;
-    let mut plan = plan::render::render(&inputs)?;
+    // Kept as set, as kubeadm keeps them, but said: a join and its dry run
+    // both show them.
+    let (mut plan, warnings) = plan::render::render_with_warnings(&inputs)?;
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     if wait::kubelet_has_credentials(&s.root) && ours {
         // The kubelet has its own credentials from this join: handing it
         // the bootstrap token again would only put a secret back on disk.
@@ -117,7 +122,10 @@ pub fn run(s: &JoinSettings) -> Result<String> {
         return plan_view::render(
             &s.root,
             &plan,
-            &findings,
+            plan_view::Notes {
+                preflight: &findings,
+                warnings: &warnings,
+            },
             &inputs.node_name,
             cluster.as_deref(),
             &server,
@@ -319,7 +327,10 @@ fn count(n: usize, one: &str, many: &str) -> String {
 /// The host's name, lowercased, as the kubelet would register it: under
 /// `--root`, the root's /etc/hostname if it has one.
 fn hostname(root: &Root, explicit: bool) -> Result<String> {
-    if explicit && !root.is_host() && !root.path("/etc/hostname").is_file() {
+    // A link there (`/etc/hostname -> /etc/hostname.real`, say) is
+    // followed as the booted image would follow it, inside the root.
+    let file = root.path_followed("/etc/hostname");
+    if explicit && !root.is_host() && !file.is_file() {
         // --node-name given; the hostname only decides --hostname-override.
         return Ok(String::new());
     }
@@ -328,13 +339,14 @@ fn hostname(root: &Root, explicit: bool) -> Result<String> {
             .map_err(|e| Error::internal(format!("cannot read this host's name: {e}")))?
     } else {
         // Not the build machine's name: the root will boot as some other host.
-        std::fs::read_to_string(root.path("/etc/hostname")).map_err(|e| {
+        let bytes = crate::host::fsops::read_nofollow(&file).map_err(|e| {
             Error::usage(format!(
                 "the root {} has no readable /etc/hostname ({e}), so its node name is unknown",
                 root.base().display()
             ))
             .hint("pass --node-name")
-        })?
+        })?;
+        String::from_utf8_lossy(&bytes).into_owned()
     };
     Ok(raw.trim().to_ascii_lowercase())
 }
@@ -367,7 +379,8 @@ fn node_name(s: &JoinSettings, ci: Option<&ClusterInfo>, hostname: &str) -> Resu
     };
     if !crate::names::is_dns1123_subdomain(&name) {
         return Err(Error::usage(format!(
-            "the node name {name:?} is not a valid Kubernetes node name (lowercase DNS subdomain, at most 253 characters)"
+            "the node name \"{}\" is not a valid Kubernetes node name (lowercase DNS subdomain, at most 253 characters)",
+            crate::error::printable(&name, 80)
         ))
         .hint("pass --node-name"));
     }

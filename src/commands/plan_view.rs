@@ -21,9 +21,32 @@ struct FileView {
     mode: String,
     change: &'static str,
     purpose: &'static str,
-    /// Unified diff against the current file; null for secrets and
-    /// non-text content.
+    /// Unified diff against the current file; null for secrets, for a
+    /// current file others may not read, and for non-text content.
     diff: Option<String>,
+    /// Set instead of a diff when the current file is not world-readable:
+    /// its lines may be secrets (a registry password in containerd's
+    /// config), so only that it changes is shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    private: Option<PrivateChange>,
+}
+
+/// A change shown without content: the size and hash of each side.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PrivateChange {
+    /// The current file's mode, which is why its content is not shown.
+    current_mode: String,
+    current_sha256: String,
+    current_size: usize,
+    planned_sha256: String,
+    planned_size: usize,
+}
+
+/// Whether a file of this mode may be shown to whoever reads the plan:
+/// only if anyone on the host could read it anyway.
+fn world_readable(mode: u32) -> bool {
+    mode & 0o004 != 0
 }
 
 #[derive(Debug, Serialize)]
@@ -38,12 +61,22 @@ struct PlanView<'a> {
     actions: Vec<String>,
     actions_run: bool,
     preflight: &'a [Finding],
+    /// Where the kubelet config differs from kubeadm's choices (kept as
+    /// set, as kubeadm keeps them).
+    warnings: &'a [String],
+}
+
+/// What the plan says about the host and the configuration besides the
+/// changes: the preflight findings and the kubelet config's warnings.
+pub struct Notes<'a> {
+    pub preflight: &'a [Finding],
+    pub warnings: &'a [String],
 }
 
 pub fn render(
     root: &Root,
     plan: &Plan,
-    preflight: &[Finding],
+    notes: Notes<'_>,
     node: &str,
     cluster: Option<&str>,
     server: &str,
@@ -66,18 +99,30 @@ pub fn render(
                 )
             }
         })?;
+        let mut private = None;
         let (change, current) = match &found {
             Found::Absent => ("create", None),
             Found::File { sha256, mode, .. } => {
                 if *sha256 == fsops::sha256_hex(&f.content) && *mode == f.mode {
                     ("unchanged", None)
+                } else if !world_readable(*mode) {
+                    // Not even read: its size is all that is needed.
+                    let size = std::fs::symlink_metadata(&path).map_or(0, |m| m.len() as usize);
+                    private = Some(PrivateChange {
+                        current_mode: format!("{mode:04o}"),
+                        current_sha256: sha256.clone(),
+                        current_size: size,
+                        planned_sha256: fsops::sha256_hex(&f.content),
+                        planned_size: f.content.len(),
+                    });
+                    ("update", None)
                 } else {
                     ("update", fsops::read_all(&path).ok())
                 }
             }
             _ => ("replace", None),
         };
-        let diff = if f.sensitive || change == "unchanged" {
+        let diff = if f.sensitive || change == "unchanged" || private.is_some() {
             None
         } else {
             let old = current
@@ -108,6 +153,7 @@ pub fn render(
             change,
             purpose: f.purpose,
             diff,
+            private,
         });
     }
     let directories = plan
@@ -125,7 +171,8 @@ pub fn render(
         directories,
         actions: plan.actions.iter().map(action_name).collect(),
         actions_run: root.is_host(),
-        preflight,
+        preflight: notes.preflight,
+        warnings: notes.warnings,
     };
     Ok(match format {
         OutputFormat::Json => format!(
@@ -151,6 +198,13 @@ fn text(v: &PlanView<'_>, plan: &Plan) -> String {
         ));
         if spec.sensitive && f.change != "unchanged" {
             out.push_str("            contents not shown: it holds the bootstrap token\n");
+        }
+        if let Some(p) = &f.private {
+            out.push_str(&format!(
+                "            contents not shown: the current file ({}) is not readable by others\n\
+                 \x20           current sha256:{} ({} bytes), planned sha256:{} ({} bytes)\n",
+                p.current_mode, p.current_sha256, p.current_size, p.planned_sha256, p.planned_size
+            ));
         }
         if f.change == "update" || f.change == "replace" {
             out.push_str("            the current file is backed up first; `attach-node reset` restores it\n");
@@ -187,6 +241,12 @@ fn text(v: &PlanView<'_>, plan: &Plan) -> String {
         out.push_str(&format!("  {mark:<4} {:<13} {}\n", f.check, f.detail));
         if let Some(fix) = &f.fix {
             out.push_str(&format!("                     fix: {fix}\n"));
+        }
+    }
+    if !v.warnings.is_empty() {
+        out.push_str("\nwarnings (the kubelet config, against kubeadm's choices):\n");
+        for w in v.warnings {
+            out.push_str(&format!("  {w}\n"));
         }
     }
     out

@@ -78,6 +78,33 @@ pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// Opens `path` without following a symlink in its last component (the
+/// kernel answers ELOOP instead) and without blocking on a fifo: for the
+/// files attach-node keeps for itself, which must be what they seem.
+pub fn open_nofollow(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Whether an error is the kernel refusing to follow a symlink that
+/// [`open_nofollow`] met.
+pub fn is_symlink_refusal(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// Reads a regular file through [`open_nofollow`]; a symlink, directory,
+/// fifo or device there is an error, never read through.
+pub fn read_nofollow(path: &Path) -> io::Result<Vec<u8>> {
+    let mut f = open_nofollow(path, OpenOptions::new().read(true))?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut v = Vec::new();
+    f.read_to_end(&mut v)?;
+    Ok(v)
+}
+
 /// Writes `bytes` to `path` atomically with `mode`: readers see the old
 /// file or the new one, never a mix, and a crash leaves one of the two.
 /// The temp file is created with the final mode (and no wider one), so a
@@ -101,7 +128,7 @@ pub fn write_atomic_owned(
         .file_name()
         .ok_or_else(|| io::Error::other("a file path has no name"))?
         .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.attach-node-{}.tmp", std::process::id()));
+    let tmp = dir.join(temp_name(&name, std::process::id()));
     let result = (|| {
         // A temp file left by a crashed run of the same pid would make
         // create_new fail; it is ours, so clear it.
@@ -128,6 +155,72 @@ pub fn write_atomic_owned(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The name of [`write_atomic`]'s temp file for `name`: hidden, beside it,
+/// and recognisably ours, so a run after a crash can find and remove it.
+fn temp_name(name: &str, pid: u32) -> String {
+    format!(".{name}.attach-node-{pid}.tmp")
+}
+
+const LINK_TEMP_PREFIX: &str = ".attach-node-link-";
+
+/// Whether `file_name` is a temp file that [`write_atomic`] (for a file
+/// named `name`, or for any name when `name` is None) or [`symlink_atomic`]
+/// makes, whatever the pid of the run that made it.
+fn is_our_temp(file_name: &str, name: Option<&str>) -> bool {
+    let pid_then_tmp = |rest: &str| {
+        rest.strip_suffix(".tmp")
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if let Some(rest) = file_name.strip_prefix(LINK_TEMP_PREFIX) {
+        return pid_then_tmp(rest);
+    }
+    let Some(rest) = file_name.strip_prefix('.') else {
+        return false;
+    };
+    match name {
+        Some(name) => rest
+            .strip_prefix(name)
+            .and_then(|r| r.strip_prefix(".attach-node-"))
+            .is_some_and(pid_then_tmp),
+        None => rest
+            .rsplit_once(".attach-node-")
+            .is_some_and(|(n, r)| !n.is_empty() && pid_then_tmp(r)),
+    }
+}
+
+/// Removes the temp files that a run stopped in the middle of
+/// [`write_atomic`] or [`symlink_atomic`] left in `dir`: those for a file
+/// named `name`, or every one when `name` is None (a directory only
+/// attach-node writes in). Such a copy may hold a secret (the bootstrap
+/// kubeconfig). Only regular files and symlinks are removed, never a
+/// directory; the caller holds the lock, so no live run is writing them.
+/// Returns what was removed.
+pub fn remove_our_temp_files(
+    dir: &Path,
+    name: Option<&str>,
+) -> io::Result<Vec<std::path::PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        if !is_our_temp(file_name, name) || entry.file_type()?.is_dir() {
+            continue;
+        }
+        let path = entry.path();
+        remove_file(&path)?;
+        removed.push(path);
+    }
+    Ok(removed)
 }
 
 /// fsync a directory, so a rename or unlink in it survives a power cut.
@@ -197,7 +290,7 @@ pub fn symlink_atomic(path: &Path, target: &str) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("a path has no parent"))?;
-    let tmp = dir.join(format!(".attach-node-link-{}.tmp", std::process::id()));
+    let tmp = dir.join(format!("{LINK_TEMP_PREFIX}{}.tmp", std::process::id()));
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)?;
     fs::rename(&tmp, path)?;
@@ -226,6 +319,43 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn temp_files_of_a_stopped_run_are_recognised_and_nothing_else() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |n: &str| fs::write(d.path().join(n), b"x").unwrap();
+        for n in [
+            ".bootstrap-kubelet.conf.attach-node-4242.tmp",
+            ".attach-node-link-7.tmp",
+            ".other.conf.attach-node-1.tmp",
+            // not ours: no pid, another tool's, or not hidden
+            ".bootstrap-kubelet.conf.attach-node-.tmp",
+            ".bootstrap-kubelet.conf.attach-node-12x.tmp",
+            ".bootstrap-kubelet.conf.swp",
+            "bootstrap-kubelet.conf.attach-node-3.tmp",
+            "bootstrap-kubelet.conf",
+        ] {
+            put(n);
+        }
+        fs::create_dir(d.path().join(".dir.attach-node-5.tmp")).unwrap();
+        let mut removed: Vec<_> = remove_our_temp_files(d.path(), Some("bootstrap-kubelet.conf"))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        assert_eq!(
+            removed,
+            [
+                ".attach-node-link-7.tmp",
+                ".bootstrap-kubelet.conf.attach-node-4242.tmp"
+            ]
+        );
+        // every temp file of ours, for a directory that is all ours
+        let removed = remove_our_temp_files(d.path(), None).unwrap();
+        assert_eq!(removed, [d.path().join(".other.conf.attach-node-1.tmp")]);
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 6);
     }
 
     #[test]

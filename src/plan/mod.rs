@@ -20,8 +20,10 @@ pub mod render;
 pub struct FileSpec {
     pub path: String,
     pub mode: u32,
+    /// Wiped when the plan is dropped: the bootstrap kubeconfig's holds
+    /// the token.
     #[serde(skip)]
-    pub content: Vec<u8>,
+    pub content: zeroize::Zeroizing<Vec<u8>>,
     /// Holds a secret: shown masked in a dry run, never diffed in clear.
     pub sensitive: bool,
     /// One line for the plan's reader: why this file exists.

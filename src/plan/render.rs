@@ -91,7 +91,7 @@ pub fn render_with_warnings(inputs: &NodeInputs) -> Result<(Plan, Vec<String>), 
     files.extend(hosts.into_iter().map(|(path, content)| FileSpec {
         path,
         mode: 0o644,
-        content: content.into_bytes(),
+        content: content.into_bytes().into(),
         sensitive: false,
         purpose: "containerd mirrors for one registry",
     }));
@@ -161,7 +161,7 @@ fn file(path: &str, mode: u32, content: Vec<u8>, purpose: &'static str) -> FileS
     FileSpec {
         path: path.to_owned(),
         mode,
-        content,
+        content: content.into(),
         sensitive: false,
         purpose,
     }

@@ -18,6 +18,18 @@ pub struct CaCert {
     pub pin: CaPin,
 }
 
+/// Ends the reason a CA is not valid yet, which is how
+/// [`is_clock_behind`] knows it.
+const CLOCK_BEHIND: &str = "check this host's clock (is time synchronisation running?)";
+
+/// Whether a reason from [`check_ca_bundle`] is a CA that is not valid yet.
+/// At early boot that is usually this host's clock, behind until time
+/// synchronisation catches up, so it is worth waiting out, unlike the
+/// other reasons.
+pub fn is_clock_behind(why: &str) -> bool {
+    why.ends_with(CLOCK_BEHIND)
+}
+
 /// Reads every certificate of a PEM bundle and checks that each is a CA
 /// (basicConstraints cA) valid at `now`. Serial number 0, which real kubeadm
 /// CAs have, is fine: nothing here looks at the serial.
@@ -56,8 +68,10 @@ fn check_one(der: CertificateDer<'static>, now: OffsetDateTime) -> Result<CaCert
     );
     if now < not_before {
         return Err(format!(
-            "the CA {subject:?} is not valid before {}; check this host's clock",
-            rfc3339(not_before)
+            "the CA {subject:?} is not valid before {}, and this host's clock says {}; \
+             {CLOCK_BEHIND}",
+            rfc3339(not_before),
+            rfc3339(now.replace_nanosecond(0).unwrap_or(now))
         ));
     }
     if now > not_after {

@@ -42,8 +42,9 @@ impl VerifiedClusterInfo {
     }
 }
 
-/// Why a cluster-info document was not trusted. `NoSignature` is the one a
-/// caller may wait out: the bootstrap signer adds signatures asynchronously.
+/// Why a cluster-info document was not trusted. `NoSignature` is one a
+/// caller may wait out: the bootstrap signer adds signatures asynchronously;
+/// a CA not valid yet ([`Distrust::is_clock_behind`]) is the other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Distrust {
     NotAConfigMap(String),
@@ -53,6 +54,14 @@ pub enum Distrust {
     Kubeconfig(String),
     Ca(String),
     PinMismatch { found: Vec<CaPin> },
+}
+
+impl Distrust {
+    /// A CA that is not valid yet: at early boot, this host's clock is
+    /// usually behind until time synchronisation catches up.
+    pub fn is_clock_behind(&self) -> bool {
+        matches!(self, Distrust::Ca(why) if ca::is_clock_behind(why))
+    }
 }
 
 impl From<Distrust> for Error {
