@@ -10,9 +10,9 @@
 use std::path::Path;
 
 use crate::error::{Class, Error, Result};
-use crate::host::Root;
 use crate::host::fsops::{self, Found};
 use crate::host::system;
+use crate::host::{Live, Root};
 use crate::journal::{Entry, Journal, Kind, Prior, State, Step, Store, now};
 use crate::plan::Plan;
 use crate::preflight::Feature;
@@ -296,6 +296,9 @@ pub fn undo(
 ) -> Result<Undone> {
     let mut points = Points { faults, n: 0 };
     let mut undone = Undone::default();
+    // Units and sysctls are the running machine's: under `--root` they
+    // are not the image's to change, so they are listed, not run.
+    let live = root.live();
     journal.state = State::Resetting;
     journal.error = None;
     store.save(journal)?;
@@ -308,8 +311,16 @@ pub fn undo(
         .collect();
     for entry in units.iter().rev() {
         if let Prior::Unit { enabled, active } = &entry.prior {
+            let Some(live) = live else {
+                undone.notes.push(not_run_under_root(&format!(
+                    "put {} back as it was ({enabled}, {})",
+                    entry.path,
+                    if *active { "running" } else { "stopped" }
+                )));
+                continue;
+            };
             points.tick("stop", Path::new(&entry.path))?;
-            match stop_unit(&entry.path, enabled, *active)? {
+            match stop_unit(live, &entry.path, enabled, *active)? {
                 Some(note) => undone.notes.push(note),
                 None => undone.units.push(entry.path.clone()),
             }
@@ -328,10 +339,17 @@ pub fn undo(
             Kind::Unit => false,
             Kind::Sysctl => {
                 if let (Prior::Value { value }, Some(w)) = (&entry.prior, &entry.written) {
-                    let now = system::read_sysctl(&entry.path).unwrap_or_default();
+                    let Some(live) = live else {
+                        undone.notes.push(not_run_under_root(&format!(
+                            "set sysctl {} back to {value}",
+                            entry.path
+                        )));
+                        continue;
+                    };
+                    let now = system::read_sysctl(live, &entry.path).unwrap_or_default();
                     if &now == w || force {
                         points.tick("restore sysctl", Path::new(&entry.path))?;
-                        system::write_sysctl(&entry.path, value).map_err(|e| {
+                        system::write_sysctl(live, &entry.path, value).map_err(|e| {
                             Error::new(
                                 Class::HostChange,
                                 format!("cannot restore sysctl {}: {e}", entry.path),
@@ -386,13 +404,16 @@ pub fn undo(
             remaining.push(entry.clone());
         }
     }
-    if !units.is_empty() {
-        system::systemctl(&["daemon-reload"]).map_err(|e| Error::new(Class::HostChange, e))?;
+    if let Some(live) = live
+        && !units.is_empty()
+    {
+        system::systemctl(live, &["daemon-reload"])
+            .map_err(|e| Error::new(Class::HostChange, e))?;
         for entry in &units {
             if let Prior::Unit { active: true, .. } = entry.prior {
                 // It ran before the join: it runs after the reset, on the
                 // configuration it had.
-                system::systemctl(&["restart", &entry.path])
+                system::systemctl(live, &["restart", &entry.path])
                     .map_err(|e| Error::new(Class::HostChange, e))?;
             }
         }
@@ -412,14 +433,28 @@ pub fn undo(
     Ok(undone)
 }
 
+/// What reset says of a step that belongs to the running machine, not to
+/// the root it was asked to reset.
+fn not_run_under_root(step: &str) -> String {
+    format!(
+        "{step}: listed, not run (--root: services and kernel settings are the running \
+         machine's, not the root's)"
+    )
+}
+
 /// Stops and disables a unit the join started, unless it ran (or was
 /// enabled) before. A unit systemd does not know (a join that failed to
 /// enable a kubelet that is not installed) is neither running nor enabled:
 /// that counts as done, and the note returned says so.
-fn stop_unit(unit: &str, enabled_before: &str, active_before: bool) -> Result<Option<String>> {
-    let systemctl = |verb: &str| match system::systemctl(&[verb, unit]) {
+fn stop_unit(
+    live: Live,
+    unit: &str,
+    enabled_before: &str,
+    active_before: bool,
+) -> Result<Option<String>> {
+    let systemctl = |verb: &str| match system::systemctl(live, &[verb, unit]) {
         Ok(_) => Ok(None),
-        Err(_) if system::unit_missing(unit) => {
+        Err(_) if system::unit_missing(live, unit) => {
             let note = format!(
                 "{unit} is not installed (systemd has no such unit loaded), so it is not \
                  running: nothing to {verb}"
@@ -432,7 +467,7 @@ fn stop_unit(unit: &str, enabled_before: &str, active_before: bool) -> Result<Op
     if !active_before && let Some(note) = systemctl("stop")? {
         return Ok(Some(note));
     }
-    if enabled_before != "enabled" && system::unit_state(unit).enabled == "enabled" {
+    if enabled_before != "enabled" && system::unit_state(live, unit).enabled == "enabled" {
         return systemctl("disable");
     }
     Ok(None)
@@ -448,7 +483,7 @@ pub fn apply_actions(
     written: &[String],
 ) -> Result<()> {
     use crate::plan::Action;
-    if !root.is_host() {
+    let Some(live) = root.live() else {
         for action in &plan.actions {
             record_step(
                 store,
@@ -458,7 +493,7 @@ pub fn apply_actions(
             )?;
         }
         return Ok(());
-    }
+    };
     let fail = |e: String| Error::new(Class::HostChange, e);
     for action in &plan.actions {
         let name = action_name(action);
@@ -471,7 +506,7 @@ pub fn apply_actions(
                         Feature::Loaded => said.push(format!("{m} loaded")),
                         Feature::BuiltIn => said.push(format!("{m} built in")),
                         Feature::Loadable => {
-                            system::run("modprobe", &[m]).map_err(fail)?;
+                            system::run(live, "modprobe", &[m]).map_err(fail)?;
                             said.push(format!("{m} loaded now"));
                         }
                         Feature::Missing => {
@@ -490,7 +525,7 @@ pub fn apply_actions(
                     .map(|f| String::from_utf8_lossy(&f.content).into_owned());
                 for (key, value) in system::parse_sysctl_file(&text.unwrap_or_default()) {
                     if journal.entry(&key).is_none() {
-                        let prior = system::read_sysctl(&key)
+                        let prior = system::read_sysctl(live, &key)
                             .map_err(|e| fail(format!("cannot read sysctl {key}: {e}")))?;
                         journal.entries.push(Entry {
                             written: Some(value.clone()),
@@ -498,7 +533,7 @@ pub fn apply_actions(
                         });
                         store.save(journal)?;
                     }
-                    system::write_sysctl(&key, &value)
+                    system::write_sysctl(live, &key, &value)
                         .map_err(|e| fail(format!("cannot set sysctl {key} = {value}: {e}")))?;
                     let e = journal.entry_mut(&key).expect("recorded above");
                     if !e.done {
@@ -510,13 +545,13 @@ pub fn apply_actions(
                 "applied".to_owned()
             }
             Action::DaemonReload => {
-                system::systemctl(&["daemon-reload"]).map_err(fail)?;
+                system::systemctl(live, &["daemon-reload"]).map_err(fail)?;
                 "done".to_owned()
             }
             Action::RestartIfChanged { unit, when_changed } => {
                 if when_changed.iter().any(|p| written.contains(p)) {
-                    record_unit(store, journal, unit)?;
-                    system::systemctl(&["restart", unit]).map_err(fail)?;
+                    record_unit(live, store, journal, unit)?;
+                    system::systemctl(live, &["restart", unit]).map_err(fail)?;
                     "restarted: its configuration changed".to_owned()
                 } else {
                     "configuration unchanged: not restarted".to_owned()
@@ -529,8 +564,8 @@ pub fn apply_actions(
                 ] {
                     record_kubelet_owned(root, store, journal, p)?;
                 }
-                record_unit(store, journal, unit)?;
-                system::systemctl(&["enable", unit]).map_err(|e| {
+                record_unit(live, store, journal, unit)?;
+                system::systemctl(live, &["enable", unit]).map_err(|e| {
                     fail(e).hint(format!(
                         "is the kubelet installed? `systemctl status {unit}` says whether systemd \
                          knows the unit; install the kubelet (its package brings {unit}), then \
@@ -545,8 +580,8 @@ pub fn apply_actions(
                         || p.starts_with("/etc/kubernetes/")
                         || p.starts_with("/etc/systemd/system/kubelet.service.d/")
                 });
-                if changed || !system::unit_state(unit).active {
-                    system::systemctl(&["restart", unit]).map_err(|e| {
+                if changed || !system::unit_state(live, unit).active {
+                    system::systemctl(live, &["restart", unit]).map_err(|e| {
                         fail(e).hint(format!(
                             "is the kubelet installed? `journalctl -u {unit}` says why it did not start"
                         ))
@@ -562,11 +597,11 @@ pub fn apply_actions(
     Ok(())
 }
 
-fn record_unit(store: &Store, journal: &mut Journal, unit: &str) -> Result<()> {
+fn record_unit(live: Live, store: &Store, journal: &mut Journal, unit: &str) -> Result<()> {
     if journal.entry(unit).is_some() {
         return Ok(());
     }
-    let state = system::unit_state(unit);
+    let state = system::unit_state(live, unit);
     let prior = Prior::Unit {
         enabled: state.enabled,
         active: state.active,

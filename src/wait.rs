@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use crate::error::{Class, Error, Result};
-use crate::host::{Root, system};
+use crate::host::{Live, Root, system};
 use crate::http::HttpClient;
 use crate::plan::paths;
 use crate::tls;
@@ -81,6 +81,7 @@ pub fn kubelet_has_credentials(root: &Root) -> bool {
 /// its own credentials (the join records that in its journal first).
 #[allow(clippy::too_many_arguments)]
 pub fn wait_for_node(
+    live: Live,
     root: &Root,
     server: &str,
     cas: &[rustls::pki_types::CertificateDer<'static>],
@@ -137,7 +138,7 @@ pub fn wait_for_node(
         std::thread::sleep(POLL.min(deadline.saturating_duration_since(Instant::now())));
     }
     let csrs = csr_report(server, cas, token);
-    Err(diagnose(node, &last, &csrs, timeout))
+    Err(diagnose(live, node, &last, &csrs, timeout))
 }
 
 /// What the API server says about CSRs this bootstrap token created: the
@@ -241,9 +242,9 @@ fn node_state(
 }
 
 /// Exit 7, naming the stage that did not happen and what the kubelet says.
-fn diagnose(node: &str, last: &str, csrs: &str, timeout: Duration) -> Error {
-    let unit = system::unit_state("kubelet.service");
-    let tail = system::journal_tail("kubelet.service", 8);
+fn diagnose(live: Live, node: &str, last: &str, csrs: &str, timeout: Duration) -> Error {
+    let unit = system::unit_state(live, "kubelet.service");
+    let tail = system::journal_tail(live, "kubelet.service", 8);
     Error::new(
         Class::WaitTimeout,
         format!(

@@ -1298,3 +1298,65 @@ fn kubelet_settings_unlike_kubeadms_are_warned_at_join_and_in_the_dry_run() {
     run.expect(0);
     assert!(!run.stdout.contains("\nwarnings ("), "{}", run.stdout);
 }
+
+/// A disk image of a node joined live carries journal entries for the
+/// units and sysctls of the machine it ran on. `status --root` and `reset
+/// --root` must leave the machine *they* run on alone: nothing is stopped,
+/// disabled, restarted or read from its /proc/sys; those steps are listed
+/// as not run, and the root's own files are still restored exactly.
+#[test]
+fn under_root_the_running_machines_units_and_sysctls_are_listed_not_touched() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+    f.join(root.path(), &[], &[]).expect(0);
+
+    // As a live join records them (src/apply.rs): a unit it started and a
+    // sysctl it set. The sysctl's recorded values match neither what this
+    // machine has nor each other, so any read or write of this machine's
+    // /proc/sys would show (and "changed since the join" would fail reset).
+    let journal_path = root.path().join(STATE_DIR).join("journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&journal_path).unwrap()).unwrap();
+    let entries = journal["entries"].as_array_mut().unwrap();
+    entries.push(serde_json::json!({
+        "kind": "sysctl", "path": "net.ipv4.ip_forward",
+        "prior": {"kind": "value", "value": "7"}, "written": "8", "done": true,
+    }));
+    entries.push(serde_json::json!({
+        "kind": "unit", "path": "kubelet.service",
+        "prior": {"kind": "unit", "enabled": "disabled", "active": false}, "done": true,
+    }));
+    std::fs::write(&journal_path, serde_json::to_vec_pretty(&journal).unwrap()).unwrap();
+
+    let st = f.status(root.path());
+    let sysctl = st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"].as_str().unwrap().contains("net.ipv4.ip_forward"))
+        .unwrap();
+    assert!(
+        sysctl.get("inPlace").is_none(),
+        "read this machine's /proc/sys: {st:#}"
+    );
+
+    // (No systemd runs here: a `systemctl stop` would fail, and so would
+    // this reset.)
+    let run = f.reset(root.path(), &[]);
+    run.expect(0);
+    assert!(
+        run.stdout
+            .contains("set sysctl net.ipv4.ip_forward back to 7: listed, not run (--root"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("put kubelet.service back as it was (disabled, stopped): listed, not run"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(f.status(root.path())["state"], "reset");
+    assert_eq!(snapshot(root.path(), true), before);
+}

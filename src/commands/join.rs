@@ -141,9 +141,10 @@ pub fn run(s: &JoinSettings) -> Result<String> {
     }
     let (out, mut journal) =
         apply_plan(s, &store, &plan, cluster, server.clone(), &inputs.node_name)?;
-    if s.root.is_host() {
+    if let Some(live) = s.root.live() {
         let cas: Vec<_> = trusted.verified.cas.iter().map(|c| c.der.clone()).collect();
         wait::wait_for_node(
+            live,
             &s.root,
             &server,
             &cas,

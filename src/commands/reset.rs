@@ -62,6 +62,14 @@ pub fn run(s: &ResetSettings) -> Result<String> {
                 (Kind::KubeletOwned, _) => format!("keep {} (it was there before)", e.path),
             });
         }
+        if s.root.live().is_none() {
+            // As the real run under --root does them (apply::undo).
+            for (line, e) in lines.iter_mut().zip(journal.entries.iter().rev()) {
+                if matches!(e.kind, Kind::Unit | Kind::Sysctl) {
+                    line.push_str(": listed, not run (--root)");
+                }
+            }
+        }
         let text = format!(
             "Reset plan (dry run: nothing is changed):\n  {}\n",
             lines.join("\n  ")
@@ -139,9 +147,12 @@ fn fallback(root: &Root, dry_run: bool, format: OutputFormat) -> Result<String> 
         "no attach-node journal here: this host was not joined by attach-node (or its records are gone).\n\
          Falling back to the cleanup `kubeadm reset` does: nothing can be restored, only removed.\n",
     );
-    if !dry_run && root.is_host() && crate::host::system::unit_state("kubelet.service").active {
+    if let Some(live) = root.live()
+        && !dry_run
+        && crate::host::system::unit_state(live, "kubelet.service").active
+    {
         // As kubeadm reset: the kubelet stops before its files go.
-        crate::host::system::systemctl(&["stop", "kubelet.service"])
+        crate::host::system::systemctl(live, &["stop", "kubelet.service"])
             .map_err(|e| Error::new(Class::HostChange, e))?;
         text.push_str("  stopped kubelet.service\n");
     }

@@ -65,10 +65,14 @@ pub fn run(s: &StatusSettings) -> Result<String> {
             for e in &j.entries {
                 let in_place = match e.kind {
                     Kind::Dir | Kind::Unit | Kind::KubeletOwned => None,
-                    Kind::Sysctl => Some(
-                        crate::host::system::read_sysctl(&e.path).ok().as_ref()
-                            == e.written.as_ref(),
-                    ),
+                    // A kernel setting of the running machine: under
+                    // --root it says nothing about the root, so not read.
+                    Kind::Sysctl => s.root.live().map(|live| {
+                        crate::host::system::read_sysctl(live, &e.path)
+                            .ok()
+                            .as_ref()
+                            == e.written.as_ref()
+                    }),
                     Kind::File => {
                         let found = fsops::inspect(&s.root.path(&e.path)).unwrap_or(Found::Special);
                         Some(match (&found, &e.written) {

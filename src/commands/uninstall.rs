@@ -79,8 +79,12 @@ pub fn run(s: &ResetSettings) -> Result<String> {
         unit_removed |= t.ends_with(".service");
         out.push_str(&format!("{verb} {t}\n"));
     }
-    if unit_removed && s.root.is_host() && !s.dry_run {
-        system::systemctl(&["daemon-reload"]).map_err(|e| Error::new(Class::HostChange, e))?;
+    if let Some(live) = s.root.live()
+        && unit_removed
+        && !s.dry_run
+    {
+        system::systemctl(live, &["daemon-reload"])
+            .map_err(|e| Error::new(Class::HostChange, e))?;
     }
     let packaged: Vec<&str> = PACKAGED
         .iter()

@@ -13,6 +13,10 @@ pub mod system;
 
 use std::path::{Path, PathBuf};
 
+/// See [`Root::live`]: held only when the root is the running machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Live(());
+
 /// The host's `/`, or a directory standing in for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Root {
@@ -38,6 +42,16 @@ impl Root {
 
     pub fn base(&self) -> &Path {
         &self.base
+    }
+
+    /// The proof [`system`] asks for before it touches the running
+    /// machine's services and kernel settings: there only when this root
+    /// is that machine. Under `--root DIR` they belong to whatever machine
+    /// attach-node happens to run on, not to the image, so nothing can
+    /// reach them: decided here, once, by the type system rather than by
+    /// checks scattered through the code that acts.
+    pub fn live(&self) -> Option<Live> {
+        self.is_host().then_some(Live(()))
     }
 
     /// Maps an absolute host path (`/etc/...`) under the root. Host paths

@@ -1,5 +1,9 @@
-//! The running system: services, kernel settings, modules. Used only when
-//! the root is the live host.
+//! The running system: services, kernel settings, modules. Every call that
+//! reaches it takes a [`Live`], which only [`Root::live`] hands out, and
+//! only for `/`: under `--root`, code cannot touch (or read) the machine it
+//! happens to run on, by construction.
+//!
+//! [`Root::live`]: super::Root::live
 //!
 //! Every program is started with an empty environment plus a fixed PATH and
 //! locale: the agent's own environment may hold a token
@@ -10,10 +14,12 @@ use std::io;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use super::Live;
+
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs `program` and returns its stdout; a failure carries stderr.
-pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
+pub fn run(_: Live, program: &str, args: &[&str]) -> Result<String, String> {
     tracing::debug!("running {program} {}", args.join(" "));
     let out = Command::new(program)
         .args(args)
@@ -36,8 +42,8 @@ pub fn run(program: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
-pub fn systemctl(args: &[&str]) -> Result<String, String> {
-    run("systemctl", args)
+pub fn systemctl(live: Live, args: &[&str]) -> Result<String, String> {
+    run(live, "systemctl", args)
 }
 
 /// A unit's state as `systemctl` reports it, recorded before a join
@@ -49,7 +55,7 @@ pub struct UnitState {
     pub active: bool,
 }
 
-pub fn unit_state(unit: &str) -> UnitState {
+pub fn unit_state(_: Live, unit: &str) -> UnitState {
     // Both commands exit non-zero for "disabled"/"inactive": read stdout
     // either way.
     let word = |args: &[&str]| {
@@ -76,9 +82,10 @@ pub fn unit_state(unit: &str) -> UnitState {
 /// Whether systemd has no such unit loaded (`LoadState=not-found`: no unit
 /// file, e.g. no kubelet installed) and it is not running either. There is
 /// nothing to stop or disable then; `systemctl stop` would fail on it.
-pub fn unit_missing(unit: &str) -> bool {
+pub fn unit_missing(live: Live, unit: &str) -> bool {
     let show = |property: &str| {
         run(
+            live,
             "systemctl",
             &["show", "--property", property, "--value", unit],
         )
@@ -89,8 +96,9 @@ pub fn unit_missing(unit: &str) -> bool {
 }
 
 /// The last lines of a unit's journal, for a diagnosis.
-pub fn journal_tail(unit: &str, lines: usize) -> String {
+pub fn journal_tail(live: Live, unit: &str, lines: usize) -> String {
     run(
+        live,
         "journalctl",
         &[
             "-u",
@@ -109,11 +117,11 @@ fn sysctl_path(key: &str) -> PathBuf {
     PathBuf::from("/proc/sys").join(key.replace('.', "/"))
 }
 
-pub fn read_sysctl(key: &str) -> io::Result<String> {
+pub fn read_sysctl(_: Live, key: &str) -> io::Result<String> {
     Ok(std::fs::read_to_string(sysctl_path(key))?.trim().to_owned())
 }
 
-pub fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
+pub fn write_sysctl(_: Live, key: &str, value: &str) -> io::Result<()> {
     std::fs::write(sysctl_path(key), value)
 }
 
@@ -154,7 +162,8 @@ mod tests {
     fn children_get_no_environment() {
         // Whatever this test process holds (a token, in production), a
         // child sees only PATH and LC_ALL.
-        let out = run("env", &[]).unwrap();
+        let live = super::super::Root::host().live().unwrap();
+        let out = run(live, "env", &[]).unwrap();
         let mut names: Vec<&str> = out.lines().filter_map(|l| l.split('=').next()).collect();
         names.sort();
         assert_eq!(names, ["LC_ALL", "PATH"], "{out}");
