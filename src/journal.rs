@@ -36,6 +36,110 @@ pub enum State {
     Reset,
 }
 
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "dir",
+            Kind::Sysctl => "sysctl",
+            Kind::Unit => "unit",
+            Kind::KubeletOwned => "kubelet-owned",
+        }
+    }
+}
+
+/// What the kubelet makes for itself and join records (apply.rs).
+const KUBELET_OWNED: &[&str] = &[paths::KUBELET_KUBECONFIG, "/var/lib/kubelet/pki"];
+/// The units a plan restarts or starts (plan/render.rs).
+const UNITS: &[&str] = &["containerd.service", "kubelet.service"];
+
+/// An absolute path in plain form: no empty, `.` or `..` component, no
+/// control character, not `/` itself.
+fn is_plain_absolute(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|rest| {
+        !rest.is_empty()
+            && rest
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..")
+            && !path.chars().any(char::is_control)
+    })
+}
+
+/// A single file name, as `Store::back_up` makes them.
+fn is_backup_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// The files a plan writes: kubeadm's and containerd's, the sysctl and
+/// module lists, a registry's `hosts.toml`, an artifact in /usr/local/bin.
+fn plan_may_write_file(path: &str) -> bool {
+    const FILES: &[&str] = &[
+        paths::CA,
+        paths::BOOTSTRAP_KUBECONFIG,
+        paths::KUBELET_CONFIG,
+        paths::KUBELET_FLAGS,
+        paths::KUBELET_DROPIN,
+        paths::KUBELET_UNIT,
+        paths::CONTAINERD_CONFIG,
+        paths::SYSCTL,
+        paths::MODULES,
+    ];
+    let one_below = |dir: &str, tail: &str| {
+        path.strip_prefix(dir)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.strip_suffix(tail))
+            .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+    };
+    is_plain_absolute(path)
+        && (FILES.contains(&path)
+            || one_below(paths::CONTAINERD_CERTS_D, "/hosts.toml")
+            || one_below(crate::artifacts::INSTALL_DIR, ""))
+}
+
+/// The directories a plan creates, and the missing parents of those.
+fn plan_may_create_dir(path: &str) -> bool {
+    const DIRS: &[&str] = &[
+        "/etc/kubernetes/pki",
+        "/var/lib/kubelet",
+        "/etc/systemd/system/kubelet.service.d",
+        "/etc/containerd/certs.d",
+        "/etc/sysctl.d",
+        "/etc/modules-load.d",
+        crate::artifacts::INSTALL_DIR,
+    ];
+    let ancestor_or_self = |dir: &str| {
+        dir == path
+            || dir
+                .strip_prefix(path)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let registry_dir = path
+        .strip_prefix(paths::CONTAINERD_CERTS_D)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|name| !name.is_empty() && !name.contains('/'));
+    is_plain_absolute(path) && (DIRS.iter().any(|d| ancestor_or_self(d)) || registry_dir)
+}
+
+/// A sysctl key: dotted words, so that `/proc/sys/` + the key with dots
+/// as slashes stays inside `/proc/sys`.
+fn paths_sysctl_key(key: &str) -> bool {
+    key.split('.').count() >= 2
+        && key.split('.').all(|w| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        })
+}
+
+fn is_sysctl_value(v: &str) -> bool {
+    v.len() <= 256 && !v.chars().any(|c| c.is_control() && c != '\t')
+}
+
 impl State {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -182,6 +286,71 @@ impl Journal {
         }
     }
 
+    /// Reads a journal from its bytes and refuses one that no join could
+    /// have written. The journal decides what reset removes, restores and
+    /// runs, so a crafted or corrupted one must not reach further than a
+    /// real one: every path is one a plan can produce (under the root, no
+    /// `..`), every sysctl a key under `/proc/sys`, every unit one a plan
+    /// starts, every backup a single file name in `backups/`.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Journal, String> {
+        let journal: Journal = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if journal.version != VERSION {
+            return Err(format!(
+                "it has version {}, and this attach-node reads version {VERSION}",
+                journal.version
+            ));
+        }
+        journal.validate()?;
+        Ok(journal)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            let bad = |why: &str| {
+                format!(
+                    "entry {i} ({} {:?}) {why}",
+                    e.kind.as_str(),
+                    crate::error::printable(&e.path, 120)
+                )
+            };
+            if !seen.insert(e.path.as_str()) {
+                return Err(bad("appears twice"));
+            }
+            let path_ok = match e.kind {
+                Kind::File => plan_may_write_file(&e.path),
+                Kind::Dir => plan_may_create_dir(&e.path),
+                Kind::KubeletOwned => KUBELET_OWNED.contains(&e.path.as_str()),
+                Kind::Sysctl => paths_sysctl_key(&e.path),
+                Kind::Unit => UNITS.contains(&e.path.as_str()),
+            };
+            if !path_ok {
+                return Err(bad("is not something a join writes"));
+            }
+            let prior_ok = match (e.kind, &e.prior) {
+                (Kind::File, Prior::Absent | Prior::Symlink { .. }) => true,
+                (Kind::File, Prior::File { backup, mode, .. }) => {
+                    is_backup_name(backup) && *mode <= 0o7777
+                }
+                (Kind::Dir, Prior::Absent) => true,
+                (Kind::KubeletOwned, Prior::Absent | Prior::Present) => true,
+                (Kind::Sysctl, Prior::Value { value }) => is_sysctl_value(value),
+                (Kind::Unit, Prior::Unit { .. }) => true,
+                _ => false,
+            };
+            if !prior_ok {
+                return Err(bad("has a prior state no join records"));
+            }
+            if e.mode.is_some_and(|m| m > 0o7777) {
+                return Err(bad("has an impossible mode"));
+            }
+            if e.kind == Kind::Sysctl && !e.written.as_deref().is_none_or(is_sysctl_value) {
+                return Err(bad("has a value no join writes"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn entry(&self, path: &str) -> Option<&Entry> {
         self.entries.iter().find(|e| e.path == path)
     }
@@ -320,7 +489,7 @@ impl Store {
         // The raw entries only: whether the journal is sound is for `load`
         // to say, with its own error, right after this.
         if let Ok(bytes) = fsops::read_nofollow(&self.journal_path())
-            && let Ok(journal) = serde_json::from_slice::<Journal>(&bytes)
+            && let Ok(journal) = Journal::parse(&bytes)
         {
             for e in journal.entries.iter().filter(|e| e.kind == Kind::File) {
                 if !e.path.starts_with('/') {
@@ -365,23 +534,17 @@ impl Store {
             Err(e) if fsops::is_symlink_refusal(&e) => return Err(not_ours(&path, "file")),
             Err(e) => return Err(io_error("cannot read the journal", &path, e)),
         };
-        let journal: Journal = serde_json::from_slice(&bytes).map_err(|e| {
+        let journal = Journal::parse(&bytes).map_err(|e| {
             Error::new(
                 Class::HostChange,
                 format!("the journal {} is damaged: {e}", path.display()),
             )
-            .hint("inspect it by hand; `attach-node reset` without a journal falls back to a kubeadm-style cleanup")
+            .hint(
+                "attach-node acts on nothing a journal names that a join could not have \
+                 written; inspect the file by hand, or move it aside: `attach-node reset \
+                 --force` without a journal falls back to a kubeadm-style cleanup",
+            )
         })?;
-        if journal.version != VERSION {
-            return Err(Error::new(
-                Class::HostChange,
-                format!(
-                    "the journal {} has version {}, this attach-node reads version {VERSION}",
-                    path.display(),
-                    journal.version
-                ),
-            ));
-        }
         Ok(Some(journal))
     }
 
@@ -572,5 +735,107 @@ fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
         // Made meanwhile: by another run, or by something else.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => refuse_link(dir, "directory"),
         Err(e) => Err(io_error("cannot create", dir, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn journal_with(entry: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "version": 1, "state": "joined", "cluster": null,
+            "server": "https://x:6443", "nodeName": "n", "started": "2026-01-01T00:00:00Z",
+            "entries": [entry],
+        }))
+        .unwrap()
+    }
+
+    fn file(path: &str, prior: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"kind": "file", "path": path, "prior": prior, "done": true})
+    }
+
+    #[test]
+    fn what_a_join_writes_is_accepted() {
+        let ok = [
+            file(paths::KUBELET_CONFIG, serde_json::json!({"kind": "absent"})),
+            file(
+                paths::CONTAINERD_CONFIG,
+                serde_json::json!({"kind": "file", "sha256": "ab", "mode": 0o600, "uid": 0,
+                    "gid": 0, "backup": "005-_etc_containerd_config.toml"}),
+            ),
+            file(
+                "/etc/containerd/certs.d/docker.io/hosts.toml",
+                serde_json::json!({"kind": "absent"}),
+            ),
+            file(
+                "/usr/local/bin/kubelet",
+                serde_json::json!({"kind": "absent"}),
+            ),
+            serde_json::json!({"kind": "dir", "path": "/etc", "prior": {"kind": "absent"}, "done": true}),
+            serde_json::json!({"kind": "dir", "path": "/etc/containerd/certs.d/registry.k8s.io",
+                "prior": {"kind": "absent"}, "done": true}),
+            serde_json::json!({"kind": "kubelet-owned", "path": "/var/lib/kubelet/pki",
+                "prior": {"kind": "present"}, "done": true}),
+            serde_json::json!({"kind": "sysctl", "path": "net.ipv4.ip_forward",
+                "prior": {"kind": "value", "value": "0"}, "written": "1", "done": true}),
+            serde_json::json!({"kind": "unit", "path": "kubelet.service",
+                "prior": {"kind": "unit", "enabled": "disabled", "active": false}, "done": true}),
+        ];
+        for e in ok {
+            Journal::parse(&journal_with(e.clone())).unwrap_or_else(|err| panic!("{e}: {err}"));
+        }
+    }
+
+    /// Each of these would have made reset reach outside what a join
+    /// touches: remove the whole root, write through `..`, restore a
+    /// backup from anywhere, run systemctl on any unit, or write a file
+    /// through a sysctl key that is a path.
+    #[test]
+    fn what_no_join_writes_is_refused() {
+        let absent = serde_json::json!({"kind": "absent"});
+        let bad = [
+            file("/", absent.clone()),
+            file("/etc/passwd", absent.clone()),
+            file("/etc/kubernetes/../../etc/passwd", absent.clone()),
+            file("etc/kubernetes/kubelet.conf", absent.clone()),
+            file("/usr/local/bin/", absent.clone()),
+            file("/usr/local/bin/a/b", absent.clone()),
+            file("/etc/containerd/certs.d/../hosts.toml", absent.clone()),
+            file(
+                paths::KUBELET_CONFIG,
+                serde_json::json!({"kind": "file", "sha256": "ab", "mode": 0o600, "uid": 0,
+                    "gid": 0, "backup": "../../../etc/shadow"}),
+            ),
+            file(
+                paths::KUBELET_CONFIG,
+                serde_json::json!({"kind": "value", "value": "1"}),
+            ),
+            serde_json::json!({"kind": "dir", "path": "/", "prior": {"kind": "absent"}, "done": true}),
+            serde_json::json!({"kind": "dir", "path": "/home", "prior": {"kind": "absent"}, "done": true}),
+            serde_json::json!({"kind": "dir", "path": "/var/lib/kubelet/..", "prior": {"kind": "absent"}, "done": true}),
+            serde_json::json!({"kind": "kubelet-owned", "path": "/var/lib",
+                "prior": {"kind": "absent"}, "done": true}),
+            serde_json::json!({"kind": "sysctl", "path": "/etc/passwd",
+                "prior": {"kind": "value", "value": "x"}, "done": true}),
+            serde_json::json!({"kind": "sysctl", "path": "..net.ipv4",
+                "prior": {"kind": "value", "value": "x"}, "done": true}),
+            serde_json::json!({"kind": "sysctl", "path": "net.ipv4.ip_forward",
+                "prior": {"kind": "value", "value": "1\n2"}, "done": true}),
+            serde_json::json!({"kind": "unit", "path": "ssh.service",
+                "prior": {"kind": "unit", "enabled": "enabled", "active": true}, "done": true}),
+        ];
+        for e in bad {
+            assert!(Journal::parse(&journal_with(e.clone())).is_err(), "{e}");
+        }
+        let twice = serde_json::json!({
+            "version": 1, "state": "joined", "cluster": null, "server": "s", "nodeName": "n",
+            "started": "t", "entries": [
+                file(paths::KUBELET_CONFIG, absent.clone()),
+                file(paths::KUBELET_CONFIG, absent),
+            ],
+        });
+        let err = Journal::parse(&serde_json::to_vec(&twice).unwrap()).unwrap_err();
+        assert!(err.contains("appears twice"), "{err}");
     }
 }

@@ -1360,3 +1360,34 @@ fn under_root_the_running_machines_units_and_sysctls_are_listed_not_touched() {
     assert_eq!(f.status(root.path())["state"], "reset");
     assert_eq!(snapshot(root.path(), true), before);
 }
+
+/// A crafted journal (one entry that no join writes: a file of the root's
+/// own, "created" by the join) is refused by reset and by status, and the
+/// root is left exactly as it was; it used to be removed.
+#[test]
+fn a_journal_naming_what_no_join_writes_is_refused() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    f.join(root.path(), &[], &[]).expect(0);
+    let journal_path = root.path().join(STATE_DIR).join("journal.json");
+    let mut journal: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&journal_path).unwrap()).unwrap();
+    let hostname = std::fs::read(root.path().join("etc/hostname")).unwrap();
+    journal["entries"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "kind": "file", "path": "/etc/hostname", "prior": {"kind": "absent"},
+            "written": attach_node::host::fsops::sha256_hex(&hostname), "done": true,
+        }));
+    std::fs::write(&journal_path, serde_json::to_vec_pretty(&journal).unwrap()).unwrap();
+    let before = snapshot(root.path(), false);
+
+    f.reset(root.path(), &[])
+        .expect(6)
+        .stderr_has("is damaged: entry")
+        .stderr_has("(file \"/etc/hostname\") is not something a join writes");
+    let r = root.path().display().to_string();
+    f.run(&["status", "--root", &r], &[], None).expect(6);
+    assert_eq!(snapshot(root.path(), false), before);
+}

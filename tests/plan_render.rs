@@ -726,3 +726,41 @@ proptest! {
         }
     }
 }
+
+/// The journal refuses entries no join could write (journal::Journal::parse).
+/// Whatever a plan writes or creates must therefore pass that check: the
+/// fullest plan (mirrors, artifacts, a kubelet from an artifact) is
+/// journaled here entry by entry, with every missing parent directory.
+#[test]
+fn the_journal_accepts_everything_a_plan_writes() {
+    let mut inputs = full();
+    inputs.artifacts = vec![
+        ("kubelet".into(), b"an elf".to_vec()),
+        ("crictl".into(), b"another".to_vec()),
+    ];
+    let plan = render::render(&inputs).unwrap();
+    let mut entries = Vec::new();
+    let mut dirs: Vec<String> = plan.dirs.iter().map(|(d, _)| d.clone()).collect();
+    for d in dirs.clone() {
+        let mut p = Path::new(&d).parent();
+        while let Some(parent) = p.filter(|p| *p != Path::new("/")) {
+            dirs.push(parent.display().to_string());
+            p = parent.parent();
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs {
+        entries.push(json!({"kind": "dir", "path": d, "prior": {"kind": "absent"}, "done": true}));
+    }
+    for (i, f) in plan.files.iter().enumerate() {
+        entries.push(json!({"kind": "file", "path": f.path, "done": true,
+            "prior": {"kind": "file", "sha256": "00", "mode": 0o644, "uid": 0, "gid": 0,
+                // named as Store::back_up names them
+                "backup": format!("{i:03}-{}", f.path.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-', "_"))}}));
+    }
+    let journal = json!({"version": 1, "state": "joined", "cluster": null, "server": SERVER,
+        "nodeName": "worker-1", "started": "2026-01-01T00:00:00Z", "entries": entries});
+    attach_node::journal::Journal::parse(&serde_json::to_vec(&journal).unwrap())
+        .unwrap_or_else(|e| panic!("{e}"));
+}

@@ -102,6 +102,9 @@ pub mod paths {
     pub const KUBELET_KUBECONFIG: &str = "/etc/kubernetes/kubelet.conf";
     pub const KUBELET_CONFIG: &str = "/var/lib/kubelet/config.yaml";
     pub const KUBELET_FLAGS: &str = "/var/lib/kubelet/kubeadm-flags.env";
+    /// The kubelet's unit, written only when the kubelet comes as an
+    /// artifact (a bare VM has no package to bring it).
+    pub const KUBELET_UNIT: &str = "/etc/systemd/system/kubelet.service";
     pub const KUBELET_DROPIN: &str = "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf";
     pub const CONTAINERD_CONFIG: &str = "/etc/containerd/config.toml";
     pub const CONTAINERD_CERTS_D: &str = "/etc/containerd/certs.d";

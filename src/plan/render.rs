@@ -106,7 +106,7 @@ pub fn render_with_warnings(inputs: &NodeInputs) -> Result<(Plan, Vec<String>), 
     if inputs.artifacts.iter().any(|(n, _)| n == "kubelet") {
         // A bare VM has no kubelet package, so no unit either.
         files.push(file(
-            KUBELET_UNIT,
+            paths::KUBELET_UNIT,
             0o644,
             kubelet_unit(&kubelet_binary(inputs)).into_bytes(),
             "the kubelet's unit, as its package would install it (the kubelet came as an artifact)",
@@ -788,14 +788,6 @@ fn environment(name: &str, value: &str) -> String {
     out
 }
 
-/// The kubeadm package's 10-kubeadm.conf (tests/vectors/kubeadm-join), with
-/// both admin-override files: `/etc/default/kubelet` (deb) and
-/// `/etc/sysconfig/kubelet` (rpm), each optional (`-`), so one file serves
-/// both families. Placed in /etc, it overrides a packaged drop-in of the
-/// same name in /usr/lib.
-/// Where the kubelet unit for an artifact kubelet goes.
-const KUBELET_UNIT: &str = "/etc/systemd/system/kubelet.service";
-
 /// The kubelet the units run: the artifact when there is one, else the
 /// package's.
 fn kubelet_binary(inputs: &NodeInputs) -> String {
@@ -841,6 +833,11 @@ fn kubelet_unit(binary: &str) -> String {
     .render()
 }
 
+/// The kubeadm package's 10-kubeadm.conf (tests/vectors/kubeadm-join), with
+/// both admin-override files: `/etc/default/kubelet` (deb) and
+/// `/etc/sysconfig/kubelet` (rpm), each optional (`-`), so one file serves
+/// both families. Placed in /etc, it overrides a packaged drop-in of the
+/// same name in /usr/lib.
 fn kubelet_dropin(binary: &str) -> String {
     UnitFile {
         comments: vec![
