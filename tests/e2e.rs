@@ -939,3 +939,61 @@ fn first_boot_unit_joins_once() {
     }
     assert!(journal.contains("Node"), "the join logged to the journal");
 }
+
+/// The data-disk layout the docs call supported: `/var/lib/kubelet` is a
+/// link to a directory on another disk. A live join uses the directory
+/// through the link (it used to stop with ELOOP after the token was
+/// spent), and reset leaves the link and the directory as they were.
+#[test]
+fn a_linked_var_lib_kubelet_on_a_live_host_joins_and_resets() {
+    let Some(_t) = harness::begin("a_linked_var_lib_kubelet_on_a_live_host_joins_and_resets")
+    else {
+        return;
+    };
+    let m = machine("kubelet-link")
+        .private_network()
+        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+        .standin_kubelet()
+        .boot();
+    m.sh("rm -rf /var/lib/kubelet && mkdir -p /data/kubelet && chmod 700 /data/kubelet && ln -s /data/kubelet /var/lib/kubelet");
+    let lab = LabInMachine::start(&m, &[]);
+    lab.hand_over(&m);
+    m.daemon_reload();
+    let before = m.sh(FINGERPRINT);
+    let data_before = m.sh("find /data -printf '%p %y %m\\n' | sort");
+
+    let args = join_args(&lab);
+    let mut argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    argv.extend(["--wait", "registered", "--wait-timeout", "60s"]);
+    let out = m.exec(&argv);
+    if !out.status.success() {
+        m.fail(&format!(
+            "join failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    assert!(m.path("/data/kubelet/config.yaml").exists());
+    assert_eq!(
+        m.run(&["readlink", "/var/lib/kubelet"]).trim(),
+        "/data/kubelet"
+    );
+
+    let out = m.exec(&[GUEST_BIN, "reset"]);
+    if !out.status.success() {
+        m.fail(&format!(
+            "reset failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    assert_eq!(
+        m.run(&["readlink", "/var/lib/kubelet"]).trim(),
+        "/data/kubelet"
+    );
+    assert_eq!(m.sh("find /data -printf '%p %y %m\\n' | sort"), data_before);
+    assert_eq!(
+        m.sh(FINGERPRINT),
+        before,
+        "reset left the machine different"
+    );
+}

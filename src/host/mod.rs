@@ -76,11 +76,11 @@ impl Root {
     }
 
     /// [`Root::path`], following a symlink in the last component too (for
-    /// asking whether a directory is there).
+    /// asking whether a directory is there). On the live host too: there a
+    /// link such as `/var/lib/kubelet -> /data/kubelet` (a data disk) must
+    /// lead to its target, or the caller meets the link again and takes it
+    /// for a loop.
     pub fn path_followed(&self, host_path: &str) -> PathBuf {
-        if self.is_host() {
-            return PathBuf::from(host_path);
-        }
         resolve_in_root(&self.base, Path::new(host_path), true)
     }
 }
@@ -172,5 +172,26 @@ mod tests {
         assert!(root.path("/loop/x").starts_with(&base));
         // the live host is not rewritten
         assert_eq!(Root::host().path("/etc/x"), PathBuf::from("/etc/x"));
+    }
+
+    /// On the live host a directory reached through a link (a data disk
+    /// mounted elsewhere and linked at /var/lib/kubelet) is followed to
+    /// where it is; it used to come back unresolved, and join then
+    /// reported ELOOP after the token was spent.
+    #[test]
+    fn the_live_host_follows_links_to_their_targets() {
+        let d = tempfile::tempdir().unwrap();
+        let base = d.path().canonicalize().unwrap();
+        std::fs::create_dir_all(base.join("data/kubelet")).unwrap();
+        std::os::unix::fs::symlink(base.join("data/kubelet"), base.join("kubelet")).unwrap();
+        std::os::unix::fs::symlink("data/kubelet", base.join("relative")).unwrap();
+        let host = Root::host();
+        let at = |p: &Path| host.path_followed(p.to_str().unwrap());
+        assert_eq!(at(&base.join("kubelet")), base.join("data/kubelet"));
+        assert_eq!(at(&base.join("relative")), base.join("data/kubelet"));
+        assert_eq!(at(&base.join("data")), base.join("data"));
+        // the last component only is different from Root::path
+        let p = base.join("kubelet");
+        assert_eq!(host.path(p.to_str().unwrap()), p);
     }
 }
