@@ -376,11 +376,13 @@ pub fn undo(
                 points.tick("remove directory", &path)?;
                 if fsops::remove_dir_if_empty(&path).map_err(|e| host_err("remove", &path, e))? {
                     undone.dirs_removed.push(entry.path.clone());
-                    false
                 } else {
+                    // What is left in it is not ours (the kubelet's own
+                    // state, say): it stays, and so does the directory,
+                    // but nothing of the join's remains to undo.
                     undone.left_not_empty.push(entry.path.clone());
-                    true
                 }
+                false
             }
             Kind::File => {
                 let found = fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))?;

@@ -1391,3 +1391,26 @@ fn a_journal_naming_what_no_join_writes_is_refused() {
     f.run(&["status", "--root", &r], &[], None).expect(6);
     assert_eq!(snapshot(root.path(), false), before);
 }
+
+/// The kubelet leaves its own files in /var/lib/kubelet (a directory the
+/// join created). Reset removes everything of the join's, keeps those and
+/// the directory holding them, says so, and ends `reset`: it used to end
+/// `failed`, as though something of the join's were still in place.
+#[test]
+fn files_of_others_in_a_directory_the_join_made_do_not_fail_the_reset() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    f.join(root.path(), &[], &[]).expect(0);
+    let theirs = root.path().join("var/lib/kubelet/cpu_manager_state");
+    std::fs::write(&theirs, "{}").unwrap();
+    let run = f.reset(root.path(), &[]);
+    run.expect(0);
+    assert!(
+        run.stdout.contains("left /var/lib/kubelet: not empty"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(f.status(root.path())["state"], "reset");
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "{}");
+    assert!(!root.path().join("var/lib/kubelet/config.yaml").exists());
+}

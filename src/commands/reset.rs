@@ -91,7 +91,7 @@ pub fn run(s: &ResetSettings) -> Result<String> {
     );
     for d in &undone.left_not_empty {
         text.push_str(&format!(
-            "  left {d}: not empty (something else put files there)\n"
+            "  left {d}: not empty (what is in it was not put there by the join)\n"
         ));
     }
     for note in &undone.notes {
