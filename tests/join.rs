@@ -1414,3 +1414,25 @@ fn files_of_others_in_a_directory_the_join_made_do_not_fail_the_reset() {
     assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "{}");
     assert!(!root.path().join("var/lib/kubelet/config.yaml").exists());
 }
+
+/// uninstall removes the state directory, lock included: it must hold the
+/// lock while it does, so a run in progress makes it exit 8 with nothing
+/// removed (it used to delete the records from under that run).
+#[test]
+fn uninstall_removes_nothing_while_another_run_holds_the_lock() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    f.join(root.path(), &[], &[]).expect(0);
+    f.reset(root.path(), &[]).expect(0);
+    let before = snapshot(root.path(), false);
+    let lock = std::fs::File::open(root.path().join(STATE_DIR).join("lock")).unwrap();
+    lock.lock().unwrap();
+    let r = root.path().display().to_string();
+    f.run(&["uninstall", "--root", &r], &[], None)
+        .expect(8)
+        .stderr_has("another attach-node run");
+    assert_eq!(snapshot(root.path(), false), before);
+    drop(lock);
+    f.run(&["uninstall", "--root", &r], &[], None).expect(0);
+    assert!(!root.path().join(STATE_DIR).exists());
+}

@@ -31,6 +31,13 @@ const KUBEADM_DIRS: &[&str] = &[
 pub fn run(s: &ResetSettings) -> Result<String> {
     let store = Store::new(&s.root);
     let _lock = if s.dry_run { None } else { Some(store.lock()?) };
+    run_locked(s, &store)
+}
+
+/// The reset, for a caller that already holds the lock (uninstall, which
+/// goes on to remove the state directory under the same lock); a dry run
+/// needs none.
+pub fn run_locked(s: &ResetSettings, store: &Store) -> Result<String> {
     let Some(mut journal) = store.load()? else {
         return fallback(&s.root, s.dry_run, s.output);
     };
@@ -80,7 +87,7 @@ pub fn run(s: &ResetSettings) -> Result<String> {
             json!({"dryRun": true, "steps": lines}),
         ));
     }
-    let undone = apply::undo(&s.root, &store, &mut journal, s.force, s.faults)?;
+    let undone = apply::undo(&s.root, store, &mut journal, s.force, s.faults)?;
     let count =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut text = format!(

@@ -54,14 +54,22 @@ fn package_removal(root: &Root) -> &'static str {
 
 pub fn run(s: &ResetSettings) -> Result<String> {
     let store = Store::new(&s.root);
+    // Looked at before the lock is taken: taking it makes the directory.
+    let had_state = s.root.path(paths::STATE_DIR).symlink_metadata().is_ok();
+    // Held until the state directory is gone, so that no join or reset
+    // starts on records that are being removed (a run that holds it makes
+    // this exit 8, with nothing removed).
+    let _lock = if s.dry_run { None } else { Some(store.lock()?) };
     let mut out = match store.load()? {
         Some(j) if j.state == State::Reset => String::new(),
-        Some(_) => reset::run(s)?,
+        Some(_) => reset::run_locked(s, &store)?,
         None => String::from("nothing was joined by attach-node here\n"),
     };
     let verb = if s.dry_run { "would remove" } else { "removed" };
     let mut targets: Vec<&str> = INSTALLED.to_vec();
-    targets.push(paths::STATE_DIR);
+    if had_state {
+        targets.push(paths::STATE_DIR);
+    }
     let mut unit_removed = false;
     for t in targets {
         let path = s.root.path(t);
