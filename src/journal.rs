@@ -136,6 +136,10 @@ fn paths_sysctl_key(key: &str) -> bool {
         })
 }
 
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn is_sysctl_value(v: &str) -> bool {
     v.len() <= 256 && !v.chars().any(|c| c.is_control() && c != '\t')
 }
@@ -329,9 +333,15 @@ impl Journal {
             }
             let prior_ok = match (e.kind, &e.prior) {
                 (Kind::File, Prior::Absent | Prior::Symlink { .. }) => true,
-                (Kind::File, Prior::File { backup, mode, .. }) => {
-                    is_backup_name(backup) && *mode <= 0o7777
-                }
+                (
+                    Kind::File,
+                    Prior::File {
+                        backup,
+                        mode,
+                        sha256,
+                        ..
+                    },
+                ) => is_backup_name(backup) && *mode <= 0o7777 && is_sha256_hex(sha256),
                 (Kind::Dir, Prior::Absent) => true,
                 (Kind::KubeletOwned, Prior::Absent | Prior::Present) => true,
                 (Kind::Sysctl, Prior::Value { value }) => is_sysctl_value(value),
@@ -344,7 +354,12 @@ impl Journal {
             if e.mode.is_some_and(|m| m > 0o7777) {
                 return Err(bad("has an impossible mode"));
             }
-            if e.kind == Kind::Sysctl && !e.written.as_deref().is_none_or(is_sysctl_value) {
+            let written_ok = match e.kind {
+                Kind::Sysctl => e.written.as_deref().is_none_or(is_sysctl_value),
+                Kind::File => e.written.as_deref().is_none_or(is_sha256_hex),
+                _ => e.written.is_none(),
+            };
+            if !written_ok {
                 return Err(bad("has a value no join writes"));
             }
         }
@@ -761,7 +776,7 @@ mod tests {
             file(paths::KUBELET_CONFIG, serde_json::json!({"kind": "absent"})),
             file(
                 paths::CONTAINERD_CONFIG,
-                serde_json::json!({"kind": "file", "sha256": "ab", "mode": 0o600, "uid": 0,
+                serde_json::json!({"kind": "file", "sha256": "ab".repeat(32), "mode": 0o600, "uid": 0,
                     "gid": 0, "backup": "005-_etc_containerd_config.toml"}),
             ),
             file(
@@ -804,7 +819,7 @@ mod tests {
             file("/etc/containerd/certs.d/../hosts.toml", absent.clone()),
             file(
                 paths::KUBELET_CONFIG,
-                serde_json::json!({"kind": "file", "sha256": "ab", "mode": 0o600, "uid": 0,
+                serde_json::json!({"kind": "file", "sha256": "ab".repeat(32), "mode": 0o600, "uid": 0,
                     "gid": 0, "backup": "../../../etc/shadow"}),
             ),
             file(

@@ -755,7 +755,7 @@ fn the_journal_accepts_everything_a_plan_writes() {
     }
     for (i, f) in plan.files.iter().enumerate() {
         entries.push(json!({"kind": "file", "path": f.path, "done": true,
-            "prior": {"kind": "file", "sha256": "00", "mode": 0o644, "uid": 0, "gid": 0,
+            "prior": {"kind": "file", "sha256": "00".repeat(32), "mode": 0o644, "uid": 0, "gid": 0,
                 // named as Store::back_up names them
                 "backup": format!("{i:03}-{}", f.path.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-', "_"))}}));
     }
