@@ -826,6 +826,8 @@ mod tests {
                 paths::KUBELET_CONFIG,
                 serde_json::json!({"kind": "value", "value": "1"}),
             ),
+            serde_json::json!({"kind": "file", "path": paths::KUBELET_CONFIG,
+                "prior": {"kind": "absent"}, "written": "not a hash", "done": true}),
             serde_json::json!({"kind": "dir", "path": "/", "prior": {"kind": "absent"}, "done": true}),
             serde_json::json!({"kind": "dir", "path": "/home", "prior": {"kind": "absent"}, "done": true}),
             serde_json::json!({"kind": "dir", "path": "/var/lib/kubelet/..", "prior": {"kind": "absent"}, "done": true}),
