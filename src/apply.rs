@@ -376,13 +376,18 @@ pub fn undo(
                 points.tick("remove directory", &path)?;
                 if fsops::remove_dir_if_empty(&path).map_err(|e| host_err("remove", &path, e))? {
                     undone.dirs_removed.push(entry.path.clone());
+                    false
                 } else {
-                    // What is left in it is not ours (the kubelet's own
-                    // state, say): it stays, and so does the directory,
-                    // but nothing of the join's remains to undo.
                     undone.left_not_empty.push(entry.path.clone());
+                    // Kept while something of the join's is still in it (a
+                    // file changed since, left for `--force`); what else is
+                    // there (the kubelet's own state, say) is not ours, and
+                    // does not keep the reset from ending.
+                    let inside = format!("{}/", entry.path);
+                    remaining
+                        .iter()
+                        .any(|r: &Entry| r.path.starts_with(&inside))
                 }
-                false
             }
             Kind::File => {
                 let found = fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))?;
