@@ -505,7 +505,7 @@ pub fn apply_actions(
     for action in &plan.actions {
         let name = action_name(action);
         let outcome = match action {
-            Action::CheckSwap => "checked by preflight".to_owned(),
+            Action::CheckSwap { .. } => "checked by preflight".to_owned(),
             Action::LoadModules { modules } => {
                 let mut said = Vec::new();
                 for m in modules {
@@ -564,11 +564,12 @@ pub fn apply_actions(
                     "configuration unchanged: not restarted".to_owned()
                 }
             }
-            Action::EnableAndStart { unit } => {
-                for p in [
-                    crate::plan::paths::KUBELET_KUBECONFIG,
-                    "/var/lib/kubelet/pki",
-                ] {
+            Action::EnableAndStart {
+                unit,
+                kubelet_owned,
+                restart_when_changed,
+            } => {
+                for p in kubelet_owned {
                     record_kubelet_owned(root, store, journal, p)?;
                 }
                 record_unit(live, store, journal, unit)?;
@@ -579,14 +580,7 @@ pub fn apply_actions(
                          run the join again, or undo it with `attach-node reset`"
                     ))
                 })?;
-                // A restart picks up a new configuration even when the
-                // kubelet already ran (kubeadm restarts it too); an
-                // identical re-run leaves a running kubelet alone.
-                let changed = written.iter().any(|p| {
-                    p.starts_with("/var/lib/kubelet/")
-                        || p.starts_with("/etc/kubernetes/")
-                        || p.starts_with("/etc/systemd/system/kubelet.service.d/")
-                });
+                let changed = restart_when_changed.iter().any(|p| written.contains(p));
                 if changed || !system::unit_state(live, unit).active {
                     system::systemctl(live, &["restart", unit]).map_err(|e| {
                         fail(e).hint(format!(
@@ -647,12 +641,12 @@ pub fn action_name(a: &crate::plan::Action) -> String {
     match a {
         Action::LoadModules { modules } => format!("load kernel modules {}", modules.join(", ")),
         Action::ApplySysctls { file } => format!("apply sysctls from {file}"),
-        Action::CheckSwap => "check that swap is off".into(),
+        Action::CheckSwap { .. } => "check that swap is off".into(),
         Action::DaemonReload => "systemctl daemon-reload".into(),
         Action::RestartIfChanged { unit, .. } => {
             format!("restart {unit} if its configuration changed")
         }
-        Action::EnableAndStart { unit } => format!("enable and start {unit}"),
+        Action::EnableAndStart { unit, .. } => format!("enable and start {unit}"),
     }
 }
 

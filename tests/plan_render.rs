@@ -279,7 +279,12 @@ fn dirs_list_parents_before_children() {
 fn actions_restart_containerd_on_any_of_its_files() {
     let plan = render::render(&full()).unwrap();
     assert_eq!(plan.actions.len(), 6);
-    assert_eq!(plan.actions[0], Action::CheckSwap);
+    assert_eq!(
+        plan.actions[0],
+        Action::CheckSwap {
+            swap_allowed: false
+        }
+    );
     assert_eq!(
         plan.actions[4],
         Action::RestartIfChanged {
@@ -763,4 +768,48 @@ fn the_journal_accepts_everything_a_plan_writes() {
         "nodeName": "worker-1", "started": "2026-01-01T00:00:00Z", "entries": entries});
     attach_node::journal::Journal::parse(&serde_json::to_vec(&journal).unwrap())
         .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// What the live run decides is decided here, in the plan: whether swap may
+/// stay on (the rendered configuration's failSwapOn), which paths the
+/// kubelet makes for itself, and which of the plan's files restart a
+/// running kubelet when they change.
+#[test]
+fn the_plan_carries_the_kubelets_decisions() {
+    let mut inputs = minimal();
+    let plan = render::render(&inputs).unwrap();
+    assert_eq!(
+        plan.actions[0],
+        Action::CheckSwap {
+            swap_allowed: false
+        }
+    );
+    let Action::EnableAndStart {
+        kubelet_owned,
+        restart_when_changed,
+        ..
+    } = &plan.actions[5]
+    else {
+        panic!("{:?}", plan.actions[5]);
+    };
+    assert_eq!(
+        kubelet_owned,
+        &[paths::KUBELET_KUBECONFIG, "/var/lib/kubelet/pki"]
+    );
+    assert_eq!(
+        restart_when_changed,
+        &[
+            paths::CA,
+            paths::BOOTSTRAP_KUBECONFIG,
+            paths::KUBELET_CONFIG,
+            paths::KUBELET_FLAGS,
+            paths::KUBELET_DROPIN,
+        ]
+    );
+    inputs.kubelet_overrides = vec![(
+        "--kubelet-config".into(),
+        object(json!({"failSwapOn": false})),
+    )];
+    let plan = render::render(&inputs).unwrap();
+    assert_eq!(plan.actions[0], Action::CheckSwap { swap_allowed: true });
 }

@@ -299,10 +299,9 @@ fn preflight_findings(
     all: bool,
 ) -> Vec<preflight::Finding> {
     let swap_allowed = plan
-        .file(plan::paths::KUBELET_CONFIG)
-        .and_then(|f| std::str::from_utf8(&f.content).ok())
-        .and_then(|t| serde_saphyr::from_str::<Value>(t).ok())
-        .is_some_and(|v| v["failSwapOn"] == Value::Bool(false));
+        .actions
+        .iter()
+        .any(|a| matches!(a, plan::Action::CheckSwap { swap_allowed: true }));
     let intent = preflight::Intent {
         server,
         swap_allowed,

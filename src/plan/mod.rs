@@ -40,7 +40,13 @@ pub enum Action {
     /// Apply the sysctls of this file now.
     ApplySysctls { file: String },
     /// Refuse to go on while swap is on, unless the kubelet allows swap.
-    CheckSwap,
+    CheckSwap {
+        /// The rendered KubeletConfiguration says `failSwapOn: false`.
+        /// Decided with the rest of the plan, so preflight need not read
+        /// the plan's own YAML back. Not shown: the configuration is.
+        #[serde(skip)]
+        swap_allowed: bool,
+    },
     /// systemctl daemon-reload.
     DaemonReload,
     /// Restart `unit` if any of `when_changed` changed in this run.
@@ -48,8 +54,19 @@ pub enum Action {
         unit: String,
         when_changed: Vec<String>,
     },
-    /// systemctl enable --now `unit`.
-    EnableAndStart { unit: String },
+    /// systemctl enable --now `unit` (the kubelet).
+    EnableAndStart {
+        unit: String,
+        /// What the kubelet makes for itself (its credentials): journaled
+        /// before it starts, so reset removes them when they were absent.
+        #[serde(skip)]
+        kubelet_owned: Vec<String>,
+        /// A running kubelet is restarted when any of these changed in
+        /// this run (kubeadm restarts it too); otherwise a re-run leaves it
+        /// alone.
+        #[serde(skip)]
+        restart_when_changed: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -127,6 +127,21 @@ pub fn render_with_warnings(inputs: &NodeInputs) -> Result<(Plan, Vec<String>), 
 
     let mut when_changed = vec![paths::CONTAINERD_CONFIG.to_owned()];
     when_changed.extend(hosts_paths);
+    // The kubelet's own files: its configuration, credentials and drop-in.
+    let kubelet_files: Vec<String> = files
+        .iter()
+        .map(|f| f.path.clone())
+        .filter(|p| {
+            [
+                "/var/lib/kubelet/",
+                "/etc/kubernetes/",
+                "/etc/systemd/system/kubelet.service.d/",
+            ]
+            .iter()
+            .any(|dir| p.starts_with(dir))
+        })
+        .collect();
+    let swap_allowed = kubelet_config.get("failSwapOn") == Some(&Value::Bool(false));
     let plan = Plan {
         files,
         dirs: {
@@ -137,7 +152,7 @@ pub fn render_with_warnings(inputs: &NodeInputs) -> Result<(Plan, Vec<String>), 
             d
         },
         actions: vec![
-            Action::CheckSwap,
+            Action::CheckSwap { swap_allowed },
             Action::LoadModules {
                 modules: MODULES.iter().map(|m| (*m).to_owned()).collect(),
             },
@@ -151,6 +166,11 @@ pub fn render_with_warnings(inputs: &NodeInputs) -> Result<(Plan, Vec<String>), 
             },
             Action::EnableAndStart {
                 unit: "kubelet.service".to_owned(),
+                kubelet_owned: vec![
+                    paths::KUBELET_KUBECONFIG.to_owned(),
+                    "/var/lib/kubelet/pki".to_owned(),
+                ],
+                restart_when_changed: kubelet_files,
             },
         ],
     };
