@@ -97,8 +97,7 @@ pub fn apply_files(
             let path = root.path(&file.path);
             let wanted = fsops::sha256_hex(&file.content);
             let found = fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))?;
-            let in_place = matches!(&found, Found::File { sha256, mode, .. }
-                if *sha256 == wanted && *mode == file.mode);
+            let in_place = file.is_in_place(&found);
             if journal.entry(&file.path).is_none() {
                 let index = journal.entries.len();
                 let prior = store.back_up(&path, &found, index)?;
@@ -391,9 +390,9 @@ pub fn undo(
             }
             Kind::File => {
                 let found = fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))?;
-                if is_prior(&found, &entry.prior) {
+                if entry.prior.matches(&found) {
                     false
-                } else if force || is_ours(&found, entry) {
+                } else if force || entry.is_as_left(&found) {
                     points.tick("restore", &path)?;
                     restore(store, &path, &entry.prior)?;
                     match entry.prior {
@@ -492,11 +491,15 @@ pub fn apply_actions(
     use crate::plan::Action;
     let Some(live) = root.live() else {
         for action in &plan.actions {
-            record_step(
+            record(
                 store,
                 journal,
-                &action_name(action),
-                "listed, not run (--root)",
+                Step {
+                    name: action_name(action),
+                    outcome: "listed, not run (--root)".to_owned(),
+                    time: now(),
+                    listed_only: true,
+                },
             )?;
         }
         return Ok(());
@@ -650,41 +653,6 @@ pub fn action_name(a: &crate::plan::Action) -> String {
     }
 }
 
-/// Whether `found` is what the join wrote (or, for an entry whose write
-/// never happened, still what was there before), or nothing where the join
-/// removed its own file again ([`retire_file`]).
-fn is_ours(found: &Found, entry: &Entry) -> bool {
-    match (found, &entry.written) {
-        (Found::File { sha256, .. }, Some(w)) => sha256 == w,
-        // Removed by the join itself once it had served.
-        (Found::Absent, _) => entry.retired,
-        _ => false,
-    }
-}
-
-fn is_prior(found: &Found, prior: &Prior) -> bool {
-    match (found, prior) {
-        (Found::Absent, Prior::Absent) => true,
-        (
-            Found::File {
-                sha256,
-                mode,
-                uid,
-                gid,
-            },
-            Prior::File {
-                sha256: s,
-                mode: m,
-                uid: u,
-                gid: g,
-                ..
-            },
-        ) => sha256 == s && mode == m && uid == u && gid == g,
-        (Found::Symlink { target }, Prior::Symlink { target: t }) => target == t,
-        _ => false,
-    }
-}
-
 fn restore(store: &Store, path: &Path, prior: &Prior) -> Result<()> {
     match prior {
         Prior::Value { .. } | Prior::Unit { .. } | Prior::Present => Ok(()),
@@ -717,19 +685,29 @@ fn restore(store: &Store, path: &Path, prior: &Prior) -> Result<()> {
 
 /// Records a step that is not a file change (an action, or why it was skipped).
 pub fn record_step(store: &Store, journal: &mut Journal, name: &str, outcome: &str) -> Result<()> {
-    let same = journal
-        .steps
-        .iter()
-        .any(|s| s.name == name && s.outcome == outcome);
+    record(
+        store,
+        journal,
+        Step {
+            name: name.to_owned(),
+            outcome: outcome.to_owned(),
+            time: now(),
+            listed_only: false,
+        },
+    )
+}
+
+/// Records `step` in place of an earlier step of its name; the same step
+/// again (a re-run) changes nothing.
+fn record(store: &Store, journal: &mut Journal, step: Step) -> Result<()> {
+    let same = journal.steps.iter().any(|s| {
+        s.name == step.name && s.outcome == step.outcome && s.listed_only == step.listed_only
+    });
     if same {
         return Ok(());
     }
-    journal.steps.retain(|s| s.name != name);
-    journal.steps.push(Step {
-        name: name.to_owned(),
-        outcome: outcome.to_owned(),
-        time: now(),
-    });
+    journal.steps.retain(|s| s.name != step.name);
+    journal.steps.push(step);
     store.save(journal)
 }
 

@@ -224,7 +224,46 @@ pub struct Entry {
     pub retired: bool,
 }
 
+impl Prior {
+    /// Whether `found` is what was there before the join: the same
+    /// content, mode and owner; the same link; nothing.
+    pub fn matches(&self, found: &Found) -> bool {
+        match (found, self) {
+            (Found::Absent, Prior::Absent) => true,
+            (
+                Found::File {
+                    sha256,
+                    mode,
+                    uid,
+                    gid,
+                },
+                Prior::File {
+                    sha256: s,
+                    mode: m,
+                    uid: u,
+                    gid: g,
+                    ..
+                },
+            ) => sha256 == s && mode == m && uid == u && gid == g,
+            (Found::Symlink { target }, Prior::Symlink { target: t }) => target == t,
+            _ => false,
+        }
+    }
+}
+
 impl Entry {
+    /// The one judgement of "is this file as the join left it", for
+    /// reset, status and a re-run alike: the bytes the join last wrote
+    /// there, or nothing where the join removed its own file once it had
+    /// served ([`Entry::retired`]).
+    pub fn is_as_left(&self, found: &Found) -> bool {
+        match (found, &self.written) {
+            (Found::File { sha256, .. }, Some(w)) => sha256 == w,
+            (Found::Absent, _) => self.retired,
+            _ => false,
+        }
+    }
+
     /// An entry recorded before its change is made: nothing written yet.
     pub fn pending(kind: Kind, path: &str, prior: Prior) -> Entry {
         Entry {
@@ -246,6 +285,9 @@ pub struct Step {
     pub name: String,
     pub outcome: String,
     pub time: String,
+    /// Listed but not run: an action on the running machine, under `--root`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub listed_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

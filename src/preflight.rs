@@ -38,7 +38,7 @@ pub struct HostFacts {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub check: &'static str,
+    pub check: Check,
     pub ok: bool,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,7 +56,43 @@ pub struct Intent<'a> {
     pub rejoin: bool,
 }
 
-fn finding(check: &'static str, ok: bool, detail: String, fix: Option<&str>) -> Finding {
+/// Which check a finding is from. Shown (and serialised) by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Check {
+    #[serde(rename = "root")]
+    Root,
+    #[serde(rename = "systemd")]
+    Systemd,
+    #[serde(rename = "swap")]
+    Swap,
+    #[serde(rename = "kernel")]
+    Kernel,
+    #[serde(rename = "kubelet port")]
+    KubeletPort,
+    #[serde(rename = "kubelet.conf")]
+    KubeletConf,
+}
+
+impl Check {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Root => "root",
+            Check::Systemd => "systemd",
+            Check::Swap => "swap",
+            Check::Kernel => "kernel",
+            Check::KubeletPort => "kubelet port",
+            Check::KubeletConf => "kubelet.conf",
+        }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+fn finding(check: Check, ok: bool, detail: String, fix: Option<&str>) -> Finding {
     Finding {
         check,
         ok,
@@ -97,15 +133,15 @@ pub fn check_cluster(f: &HostFacts, intent: &Intent<'_>) -> Vec<Finding> {
 
 fn root(f: &HostFacts) -> Finding {
     match f.euid {
-        Some(0) => finding("root", true, "running as root".into(), None),
+        Some(0) => finding(Check::Root, true, "running as root".into(), None),
         Some(uid) => finding(
-            "root",
+            Check::Root,
             false,
             format!("running as uid {uid}"),
             Some("run attach-node as root (sudo)"),
         ),
         None => finding(
-            "root",
+            Check::Root,
             false,
             "cannot tell which user this runs as".into(),
             Some("run attach-node as root"),
@@ -115,7 +151,7 @@ fn root(f: &HostFacts) -> Finding {
 
 fn systemd(f: &HostFacts) -> Finding {
     finding(
-        "systemd",
+        Check::Systemd,
         f.systemd,
         if f.systemd {
             "systemd is the init system".into()
@@ -129,7 +165,7 @@ fn systemd(f: &HostFacts) -> Finding {
 fn swap(f: &HostFacts, swap_allowed: bool) -> Finding {
     let swap_ok = f.swaps.is_empty() || swap_allowed;
     finding(
-        "swap",
+        Check::Swap,
         swap_ok,
         match (f.swaps.is_empty(), swap_allowed) {
             (true, _) => "swap is off".into(),
@@ -158,8 +194,7 @@ fn kernel(f: &HostFacts) -> Vec<Finding> {
                     format!("kernel feature {name} is neither built in nor loadable")
                 }
             };
-            finding(
-                "kernel",
+            finding(Check::Kernel,
                 ok,
                 detail,
                 Some("install this kernel's modules (e.g. linux-modules-extra) or use a kernel with it built in"),
@@ -170,7 +205,7 @@ fn kernel(f: &HostFacts) -> Vec<Finding> {
 
 fn kubelet_port(f: &HostFacts, rejoin: bool) -> Finding {
     finding(
-        "kubelet port",
+        Check::KubeletPort,
         !f.kubelet_port_in_use || rejoin,
         if f.kubelet_port_in_use {
             "port 10250 is in use".into()
@@ -184,19 +219,19 @@ fn kubelet_port(f: &HostFacts, rejoin: bool) -> Finding {
 fn kubelet_conf(f: &HostFacts, server: &str) -> Finding {
     match &f.kubelet_conf_server {
         None => finding(
-            "kubelet.conf",
+            Check::KubeletConf,
             true,
             "no kubelet credentials yet".into(),
             None,
         ),
         Some(s) if s == server => finding(
-            "kubelet.conf",
+            Check::KubeletConf,
             true,
             format!("kubelet credentials for this cluster ({s}) exist"),
             None,
         ),
         Some(s) => finding(
-            "kubelet.conf",
+            Check::KubeletConf,
             false,
             format!(
                 "{} belongs to another cluster ({s})",
@@ -326,7 +361,7 @@ mod tests {
         check(f, i)
             .into_iter()
             .filter(|x| !x.ok)
-            .map(|x| x.check)
+            .map(|x| x.check.as_str())
             .collect()
     }
 
@@ -403,7 +438,7 @@ mod tests {
         f.swaps = vec!["/swapfile".into()];
         f.kubelet_port_in_use = true;
         f.kubelet_conf_server = Some("https://elsewhere:6443".into());
-        let names = |v: Vec<Finding>| v.into_iter().map(|x| x.check).collect::<Vec<_>>();
+        let names = |v: Vec<Finding>| v.into_iter().map(|x| x.check.as_str()).collect::<Vec<_>>();
         let local = names(check_local(&f, false));
         assert_eq!(
             local,
@@ -420,7 +455,7 @@ mod tests {
         assert!(
             check_local(&f, true)
                 .iter()
-                .all(|x| x.ok || x.check == "root")
+                .all(|x| x.ok || x.check == Check::Root)
         );
     }
 

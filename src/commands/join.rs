@@ -310,7 +310,7 @@ fn preflight_findings(
     if !root.is_host() {
         return preflight::check_cluster(facts, &intent)
             .into_iter()
-            .filter(|f| f.check == "kubelet.conf")
+            .filter(|f| f.check == preflight::Check::KubeletConf)
             .collect();
     }
     if all {

@@ -19,7 +19,7 @@ use crate::preflight::Finding;
 struct FileView {
     path: String,
     mode: String,
-    change: &'static str,
+    change: Change,
     purpose: &'static str,
     /// Unified diff against the current file; null for secrets, for a
     /// current file others may not read, and for non-text content.
@@ -29,6 +29,34 @@ struct FileView {
     /// config), so only that it changes is shown.
     #[serde(skip_serializing_if = "Option::is_none")]
     private: Option<PrivateChange>,
+}
+
+/// What a join would do to a file; serialised by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Change {
+    Create,
+    /// A regular file with other content or mode.
+    Update,
+    /// Something else there (a link, say).
+    Replace,
+    Unchanged,
+}
+
+impl Change {
+    fn as_str(self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Update => "update",
+            Change::Replace => "replace",
+            Change::Unchanged => "unchanged",
+        }
+    }
+
+    /// The current file is backed up before it is replaced.
+    fn replaces(self) -> bool {
+        matches!(self, Change::Update | Change::Replace)
+    }
 }
 
 /// A change shown without content: the size and hash of each side.
@@ -101,11 +129,10 @@ pub fn render(
         })?;
         let mut private = None;
         let (change, current) = match &found {
-            Found::Absent => ("create", None),
+            Found::Absent => (Change::Create, None),
+            found @ Found::File { .. } if f.is_in_place(found) => (Change::Unchanged, None),
             Found::File { sha256, mode, .. } => {
-                if *sha256 == fsops::sha256_hex(&f.content) && *mode == f.mode {
-                    ("unchanged", None)
-                } else if !world_readable(*mode) {
+                if !world_readable(*mode) {
                     // Not even read: its size is all that is needed.
                     let size = std::fs::symlink_metadata(&path).map_or(0, |m| m.len() as usize);
                     private = Some(PrivateChange {
@@ -115,14 +142,14 @@ pub fn render(
                         planned_sha256: fsops::sha256_hex(&f.content),
                         planned_size: f.content.len(),
                     });
-                    ("update", None)
+                    (Change::Update, None)
                 } else {
-                    ("update", fsops::read_all(&path).ok())
+                    (Change::Update, fsops::read_all(&path).ok())
                 }
             }
-            _ => ("replace", None),
+            _ => (Change::Replace, None),
         };
-        let diff = if f.sensitive || change == "unchanged" || private.is_some() {
+        let diff = if f.sensitive || change == Change::Unchanged || private.is_some() {
             None
         } else {
             let old = current
@@ -194,9 +221,12 @@ fn text(v: &PlanView<'_>, plan: &Plan) -> String {
     for (f, spec) in v.files.iter().zip(&plan.files) {
         out.push_str(&format!(
             "  {:<9} {} ({}): {}\n",
-            f.change, f.path, f.mode, f.purpose
+            f.change.as_str(),
+            f.path,
+            f.mode,
+            f.purpose
         ));
-        if spec.sensitive && f.change != "unchanged" {
+        if spec.sensitive && f.change != Change::Unchanged {
             out.push_str("            contents not shown: it holds the bootstrap token\n");
         }
         if let Some(p) = &f.private {
@@ -206,7 +236,7 @@ fn text(v: &PlanView<'_>, plan: &Plan) -> String {
                 p.current_mode, p.current_sha256, p.current_size, p.planned_sha256, p.planned_size
             ));
         }
-        if f.change == "update" || f.change == "replace" {
+        if f.change.replaces() {
             out.push_str("            the current file is backed up first; `attach-node reset` restores it\n");
         }
         if let Some(d) = &f.diff {

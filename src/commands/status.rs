@@ -75,12 +75,7 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                     }),
                     Kind::File => {
                         let found = fsops::inspect(&s.root.path(&e.path)).unwrap_or(Found::Special);
-                        Some(match (&found, &e.written) {
-                            // Removed by the join itself: gone is as it left it.
-                            (Found::Absent, _) => e.retired,
-                            (Found::File { sha256, .. }, Some(w)) => sha256 == w,
-                            _ => false,
-                        })
+                        Some(e.is_as_left(&found))
                     }
                 };
                 if !e.done {
@@ -118,7 +113,7 @@ pub fn run(s: &StatusSettings) -> Result<String> {
                     time: Some(st.time.clone()),
                     done: true,
                     in_place: None,
-                    listed_only: st.outcome.starts_with("listed"),
+                    listed_only: st.listed_only,
                     removed: false,
                 });
             }

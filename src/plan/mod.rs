@@ -77,6 +77,15 @@ pub struct Plan {
     pub actions: Vec<Action>,
 }
 
+impl FileSpec {
+    /// Whether `found` already is this file: the same bytes and mode (a
+    /// re-run leaves it alone; a dry run calls it unchanged).
+    pub fn is_in_place(&self, found: &crate::host::fsops::Found) -> bool {
+        matches!(found, crate::host::fsops::Found::File { sha256, mode, .. }
+            if *sha256 == crate::host::fsops::sha256_hex(&self.content) && *mode == self.mode)
+    }
+}
+
 impl Plan {
     pub fn file(&self, path: &str) -> Option<&FileSpec> {
         self.files.iter().find(|f| f.path == path)
