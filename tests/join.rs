@@ -1436,3 +1436,31 @@ fn uninstall_removes_nothing_while_another_run_holds_the_lock() {
     f.run(&["uninstall", "--root", &r], &[], None).expect(0);
     assert!(!root.path().join(STATE_DIR).exists());
 }
+
+/// Under --root the plan's actions (services, sysctls, modules) are
+/// recorded as listed, not run, and status marks them so.
+#[test]
+fn status_marks_the_actions_of_a_root_join_as_listed_only() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    f.join(root.path(), &[], &[]).expect(0);
+    let st = f.status(root.path());
+    let actions: Vec<&serde_json::Value> = st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["step"].as_str().unwrap().contains("listed, not run"))
+        .collect();
+    assert_eq!(actions.len(), 6, "{st:#}");
+    assert!(actions.iter().all(|s| s["listedOnly"] == true), "{st:#}");
+    let files = st["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s.get("inPlace").is_some());
+    assert!(files.clone().count() > 0);
+    assert!(
+        files.into_iter().all(|s| s.get("listedOnly").is_none()),
+        "{st:#}"
+    );
+}
