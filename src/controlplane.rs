@@ -11,9 +11,17 @@ use crate::tls;
 
 pub const PATH: &str = "/v1/node-attach";
 
+/// The control plane's answer: parsed, and the bytes it was parsed from
+/// (a join keeps those, so that a re-run needs no new token).
+pub struct Answer {
+    pub cluster_info: ClusterInfo,
+    /// They hold the bootstrap token: wiped when dropped.
+    pub raw: zeroize::Zeroizing<Vec<u8>>,
+}
+
 /// Asks the control plane for ClusterInfo, retrying what the contract says
 /// is transient until `deadline`.
-pub fn resolve(cp: &ControlPlane, deadline: Instant, backoff: Backoff) -> Result<ClusterInfo> {
+pub fn resolve(cp: &ControlPlane, deadline: Instant, backoff: Backoff) -> Result<Answer> {
     let roots = tls::control_plane_roots(cp.extra_ca_pem.as_deref()).map_err(Error::usage)?;
     let client = HttpClient::new(tls::with_roots(roots).map_err(Error::internal)?)?;
     let url = format!("{}{PATH}", cp.url);
@@ -24,9 +32,16 @@ pub fn resolve(cp: &ControlPlane, deadline: Instant, backoff: Backoff) -> Result
         backoff,
         |_, remaining| match client.get(&url, Some(cp.token.expose_for_header()), remaining) {
             Ok(reply) => {
-                // The answer holds the bootstrap token: wiped once parsed.
+                // The answer holds the bootstrap token: wiped once dropped.
                 let body = zeroize::Zeroizing::new(reply.body);
-                judge(reply.status, reply.retry_after, &body, &cp.url)
+                match judge(reply.status, reply.retry_after, &body, &cp.url) {
+                    Attempt::Done(cluster_info) => Attempt::Done(Answer {
+                        cluster_info,
+                        raw: body,
+                    }),
+                    Attempt::Retry { error, retry_after } => Attempt::Retry { error, retry_after },
+                    Attempt::Fail(e) => Attempt::Fail(e),
+                }
             }
             Err(e @ (FetchError::Transient(_) | FetchError::Unresolved { .. })) => Attempt::Retry {
                 error: e.unreachable(&cp.url),

@@ -298,6 +298,11 @@ pub struct Journal {
     pub cluster: Option<String>,
     pub server: String,
     pub node_name: String,
+    /// The control plane whose answer this join was made from, when there
+    /// was one: the kept ClusterInfo serves a re-run through it, not
+    /// through another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<String>,
     pub started: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<String>,
@@ -324,6 +329,7 @@ impl Journal {
             cluster,
             server,
             node_name,
+            control_plane: None,
             started: now(),
             finished: None,
             error: None,
@@ -685,9 +691,39 @@ impl Store {
         })
     }
 
-    /// Deletes the backups once they have been restored: they may hold
-    /// secrets of the host's earlier configuration.
+    fn kept_path(&self) -> PathBuf {
+        self.dir.join("cluster-info.json")
+    }
+
+    /// The ClusterInfo an earlier join on this host received and kept, so
+    /// that a re-run need not trade the openapi token again (it may have
+    /// been single-use). It holds the bootstrap token: wiped when dropped.
+    pub fn kept_cluster_info(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+        refuse_link(&self.dir, "directory")?;
+        let path = self.kept_path();
+        match fsops::read_nofollow(&path) {
+            Ok(b) => Ok(Some(zeroize::Zeroizing::new(b))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) if fsops::is_symlink_refusal(&e) => Err(not_ours(&path, "file")),
+            Err(e) => Err(io_error("cannot read the kept ClusterInfo", &path, e)),
+        }
+    }
+
+    /// Keeps the control plane's answer (0600, root's alone, like the
+    /// bootstrap kubeconfig that holds the same token) until reset.
+    pub fn keep_cluster_info(&self, raw: &[u8]) -> Result<()> {
+        refuse_link(&self.dir, "directory")?;
+        let path = self.kept_path();
+        fsops::write_atomic(&path, raw, 0o600)
+            .map_err(|e| io_error("cannot keep the ClusterInfo in", &path, e))
+    }
+
+    /// Deletes the backups once they have been restored, and the kept
+    /// ClusterInfo: they may hold secrets (the host's earlier
+    /// configuration, the bootstrap token).
     pub fn drop_backups(&self) -> Result<()> {
+        let kept = self.kept_path();
+        fsops::remove_file(&kept).map_err(|e| io_error("cannot remove", &kept, e))?;
         let dir = self.backups_dir();
         // A link there is not ours (backing up refuses one): neither it nor
         // what it points to is removed.

@@ -445,8 +445,10 @@ fn a_join_stopped_locally_leaves_a_single_use_token_unspent() {
 
     f.join_with_token(root.path(), ONCE, &[], &[]).expect(0);
     assert_eq!(f.status(root.path())["state"], "joined");
-    // and it was single-use indeed
-    f.join_with_token(root.path(), ONCE, &[], &[])
+    // and it was single-use indeed (another host: this one would resume
+    // with the ClusterInfo it kept, and trade nothing)
+    let other = populated_root();
+    f.join_with_token(other.path(), ONCE, &[], &[])
         .expect(3)
         .stderr_has("410");
 }
@@ -1462,5 +1464,82 @@ fn status_marks_the_actions_of_a_root_join_as_listed_only() {
     assert!(
         files.into_iter().all(|s| s.get("listedOnly").is_none()),
         "{st:#}"
+    );
+}
+
+fn control_plane_requests(f: &Fixture) -> usize {
+    f.lab
+        .requests()
+        .iter()
+        .filter(|r| r.server == attach_node_lab::Server::ControlPlane)
+        .count()
+}
+
+/// A join that crashed half-way is finished by running it again with the
+/// same single-use openapi token: the ClusterInfo traded for it is kept
+/// (0600) from the moment there is a journal, and the re-run resumes with
+/// it instead of trading the spent token (which used to be exit 3, 410).
+/// Reset removes what was kept.
+#[test]
+fn a_crashed_join_resumes_without_trading_its_single_use_token_again() {
+    const ONCE: &str = "openapi-token-single-use";
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    let before = snapshot(root.path(), false);
+    f.join_with_token(
+        root.path(),
+        ONCE,
+        &[],
+        &[("ATTACH_NODE_TEST_CRASH_AT", "3")],
+    );
+    assert_eq!(f.status(root.path())["state"], "joining");
+    let kept = root.path().join(STATE_DIR).join("cluster-info.json");
+    assert_eq!(
+        std::fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    f.join_with_token(root.path(), ONCE, &[], &[])
+        .expect(0)
+        .stderr_has("resuming with the ClusterInfo kept from the earlier join");
+    assert_eq!(f.status(root.path())["state"], "joined");
+    assert_eq!(control_plane_requests(&f), 1, "traded once, then resumed");
+    f.reset(root.path(), &[]).expect(0);
+    assert!(!kept.exists());
+    assert_eq!(snapshot(root.path(), true), before);
+}
+
+/// When the cluster no longer accepts the kept bootstrap token (here: one
+/// no longer signed in cluster-info, as after the token cleaner), the
+/// openapi token is traded again; a spent single-use one then gives a
+/// message that says a new openapi token is needed and how to pass it, and
+/// a new one finishes the join. (Each try waits out the missing signature,
+/// about 20 s.)
+#[test]
+fn a_kept_token_the_cluster_refuses_asks_for_a_new_openapi_token() {
+    const ONCE: &str = "openapi-token-single-use";
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    f.join_with_token(root.path(), ONCE, &[], &[("ATTACH_NODE_TEST_FAIL_AT", "3")])
+        .expect(6);
+    let kept = root.path().join(STATE_DIR).join("cluster-info.json");
+    let mut ci: serde_json::Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+    ci["bootstrapToken"] = "zzzzzz.0123456789abcdef".into();
+    std::fs::write(&kept, serde_json::to_vec(&ci).unwrap()).unwrap();
+
+    f.join_with_token(root.path(), ONCE, &[], &[])
+        .expect(3)
+        .stderr_has("the bootstrap token kept from the earlier join is no longer accepted")
+        .stderr_has("410")
+        .stderr_has("a new openapi token is needed")
+        .stderr_has("--openapi-token-file");
+    assert_eq!(f.status(root.path())["state"], "failed");
+    f.join_with_token(root.path(), "openapi-token", &[], &[])
+        .expect(0);
+    assert_eq!(f.status(root.path())["state"], "joined");
+    let ci: serde_json::Value = serde_json::from_slice(&std::fs::read(&kept).unwrap()).unwrap();
+    assert_eq!(
+        ci["bootstrapToken"],
+        f.lab.bootstrap_token(),
+        "the new answer is kept"
     );
 }

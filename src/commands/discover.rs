@@ -9,7 +9,7 @@ use crate::cli::OutputFormat;
 use crate::clusterinfo::ClusterInfo;
 use crate::controlplane;
 use crate::discovery::{self, TrustedCluster};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::retry::Backoff;
 use crate::settings::{ClusterSource, DiscoverSettings, Source};
 
@@ -81,33 +81,120 @@ impl Discovered {
     }
 }
 
+/// A cluster resolved and verified.
+pub struct Resolved {
+    /// The control plane's ClusterInfo, when there was a control plane: a
+    /// join needs its node settings.
+    pub cluster_info: Option<ClusterInfo>,
+    /// The control plane's answer as it came, when the openapi token was
+    /// traded in this run (not when a kept answer served): a join keeps it.
+    pub traded: Option<zeroize::Zeroizing<Vec<u8>>>,
+    pub source: ClusterSource,
+    pub trusted: TrustedCluster,
+}
+
 /// Resolves the cluster source (asking the control plane when there is an
-/// openapi token), then discovers and verifies it. The ClusterInfo, when
-/// there was one, comes back too: a join needs its node settings.
+/// openapi token), then discovers and verifies it.
+///
+/// `kept` is a ClusterInfo an earlier join on this host received and kept
+/// (the token may have been single-use, so trading it again would fail):
+/// it is tried first, and the openapi token is traded only when the cluster
+/// no longer accepts it.
 pub fn discover_cluster(
     settings: &DiscoverSettings,
     deadline: Instant,
-) -> Result<(Option<ClusterInfo>, ClusterSource, TrustedCluster)> {
+    kept: Option<&[u8]>,
+) -> Result<Resolved> {
     let backoff = Backoff::default();
-    let (ci, source) = match &settings.source {
-        Source::ControlPlane(cp) => {
-            let ci = controlplane::resolve(cp, deadline, backoff)?;
-            tracing::info!(
-                "control plane answered for cluster {}",
-                ci.cluster_name.as_deref().unwrap_or("(unnamed)")
-            );
-            let source = ClusterSource::from_cluster_info(&ci, &settings.overrides)?;
-            (Some(ci), source)
+    let cp = match &settings.source {
+        Source::ControlPlane(cp) => cp,
+        Source::Direct => {
+            let source = ClusterSource::direct(&settings.overrides)?;
+            let trusted = discovery::discover(&source, deadline, backoff)?;
+            return Ok(Resolved {
+                cluster_info: None,
+                traded: None,
+                source,
+                trusted,
+            });
         }
-        Source::Direct => (None, ClusterSource::direct(&settings.overrides)?),
     };
+    let mut kept_failed = None;
+    if let Some(kept) = kept {
+        match verify(kept, settings, deadline, backoff) {
+            Ok((cluster_info, source, trusted)) => {
+                tracing::info!(
+                    "resuming with the ClusterInfo kept from the earlier join: the openapi token \
+                     is not traded again"
+                );
+                return Ok(Resolved {
+                    cluster_info: Some(cluster_info),
+                    traded: None,
+                    source,
+                    trusted,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "the ClusterInfo kept from the earlier join no longer serves ({}); trading \
+                     the openapi token for a new one",
+                    e.message()
+                );
+                kept_failed = Some(e);
+            }
+        }
+    }
+    let answer = controlplane::resolve(cp, deadline, backoff).map_err(|e| match &kept_failed {
+        Some(kept) if e.class() == crate::error::Class::Rejected => Error::rejected(format!(
+            "the bootstrap token kept from the earlier join is no longer accepted ({}), and {}",
+            kept.message(),
+            e.message()
+        ))
+        .hint(
+            "a new openapi token is needed: ask the control plane for one and pass it with \
+             --openapi-token-file (or ATTACH_NODE_OPENAPI_TOKEN_FILE); the join resumes \
+             where it stopped",
+        ),
+        _ => e,
+    })?;
+    tracing::info!(
+        "control plane answered for cluster {}",
+        answer
+            .cluster_info
+            .cluster_name
+            .as_deref()
+            .unwrap_or("(unnamed)")
+    );
+    let source = ClusterSource::from_cluster_info(&answer.cluster_info, &settings.overrides)?;
+    let trusted = discovery::discover(&source, deadline, backoff)?;
+    Ok(Resolved {
+        cluster_info: Some(answer.cluster_info),
+        traded: Some(answer.raw),
+        source,
+        trusted,
+    })
+}
+
+/// Parses a kept ClusterInfo and verifies the cluster with it, as though
+/// the control plane had just sent it.
+fn verify(
+    kept: &[u8],
+    settings: &DiscoverSettings,
+    deadline: Instant,
+    backoff: Backoff,
+) -> Result<(ClusterInfo, ClusterSource, TrustedCluster)> {
+    let ci = crate::clusterinfo::parse(kept)
+        .map_err(|e| Error::rejected(format!("the kept ClusterInfo is not valid: {e}")))?;
+    let source = ClusterSource::from_cluster_info(&ci, &settings.overrides)?;
     let trusted = discovery::discover(&source, deadline, backoff)?;
     Ok((ci, source, trusted))
 }
 
 pub fn run(settings: &DiscoverSettings) -> Result<String> {
     let deadline = Instant::now() + settings.timeout;
-    let (_, source, trusted) = discover_cluster(settings, deadline)?;
+    let Resolved {
+        source, trusted, ..
+    } = discover_cluster(settings, deadline, None)?;
     let out = Discovered::new(&source, &trusted);
     Ok(out.render(settings.output, !source.pins.is_empty()))
 }

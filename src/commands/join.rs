@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::apply;
 use crate::clusterinfo::{ClusterInfo, NameSource};
-use crate::commands::{discover::discover_cluster, plan_view};
+use crate::commands::discover::{Resolved, discover_cluster};
+use crate::commands::plan_view;
 use crate::error::{Class, Error, Result};
 use crate::host::Root;
 use crate::journal::{Journal, State, Store, now};
@@ -48,7 +49,22 @@ pub fn run(s: &JoinSettings) -> Result<String> {
     let _lock = if s.dry_run { None } else { Some(store.lock()?) };
 
     let deadline = Instant::now() + s.discover.timeout;
-    let (ci, source, trusted) = discover_cluster(&s.discover, deadline)?;
+    // A re-run through the same control plane resumes with what that
+    // control plane answered before (the token may have been single-use).
+    let kept = match (&s.discover.source, store.load()?) {
+        (crate::settings::Source::ControlPlane(cp), Some(j))
+            if j.state != State::Reset && j.control_plane.as_deref() == Some(cp.url.as_str()) =>
+        {
+            store.kept_cluster_info()?
+        }
+        _ => None,
+    };
+    let Resolved {
+        cluster_info: ci,
+        traded,
+        source,
+        trusted,
+    } = discover_cluster(&s.discover, deadline, kept.as_deref().map(Vec::as_slice))?;
     let node_name = match named {
         Some(n) => n,
         None => node_name(s, ci.as_ref(), &hostname)?,
@@ -139,8 +155,15 @@ pub fn run(s: &JoinSettings) -> Result<String> {
             &s.root, &facts, &plan, &server, ours, false,
         ))?;
     }
-    let (out, mut journal) =
-        apply_plan(s, &store, &plan, cluster, server.clone(), &inputs.node_name)?;
+    let (out, mut journal) = apply_plan(
+        s,
+        &store,
+        &plan,
+        cluster,
+        server.clone(),
+        &inputs.node_name,
+        traded.as_deref().map(Vec::as_slice),
+    )?;
     if let Some(live) = s.root.live() {
         let cas: Vec<_> = trusted.verified.cas.iter().map(|c| c.der.clone()).collect();
         wait::wait_for_node(
@@ -195,6 +218,7 @@ fn apply_plan(
     cluster: Option<String>,
     server: String,
     node_name: &str,
+    traded: Option<&[u8]>,
 ) -> Result<(String, Journal)> {
     let mut journal = match store.load()? {
         Some(j) if j.state != State::Reset => {
@@ -229,11 +253,20 @@ fn apply_plan(
             j
         }
         _ => {
-            let j = Journal::new(cluster, server, node_name.to_owned());
+            let mut j = Journal::new(cluster, server, node_name.to_owned());
+            if let crate::settings::Source::ControlPlane(cp) = &s.discover.source {
+                j.control_plane = Some(cp.url.clone());
+            }
             store.save(&j)?;
             j
         }
     };
+    // Kept once there is a journal (reset then removes it): from here on a
+    // re-run of this join, after a crash or a failure, resumes with it
+    // instead of trading a token that may have been single-use.
+    if let Some(raw) = traded {
+        store.keep_cluster_info(raw)?;
+    }
     let was_joined = journal.state == State::Joined;
     if !was_joined {
         journal.state = State::Joining;
