@@ -5,7 +5,9 @@
 //! a crash anywhere, each path is either untouched or recorded, and a re-run
 //! converges: a recorded path keeps its first prior state (the host as it was
 //! before any join), and a file already holding the planned bytes is left
-//! alone. Nothing here knows whether it runs on `/` or under `--root`.
+//! alone. Files are handled the same on `/` and under `--root`; services
+//! and kernel settings only through a [`Live`], which exists only when the
+//! root is the running machine.
 
 use std::path::Path;
 
@@ -280,12 +282,170 @@ pub struct Undone {
     pub left_not_empty: Vec<String>,
 }
 
-/// Replays the journal backwards. A file that differs from what the join
-/// wrote was changed by someone since, and is left alone unless `force`.
-///
-/// Services come first and last: units the join started are stopped before
-/// anything is taken away from under them, and units that ran before the
-/// join (containerd) are restarted at the end, on their restored config.
+/// One step of a reset, decided from the journal and the kind of root
+/// before anything is done ([`undo_plan`]): `reset --dry-run` prints these,
+/// and [`undo`] runs exactly these, so the two cannot drift apart. Steps on
+/// the running machine's services and kernel settings carry a [`Live`], so
+/// they exist only when the root is the running machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoStep {
+    /// Stop a unit the join started (unless it ran before) and disable it
+    /// (unless it was enabled before).
+    StopUnit {
+        live: Live,
+        unit: String,
+        enabled: String,
+        active: bool,
+    },
+    /// Set a sysctl back, if it still holds what the join set (or `force`).
+    RestoreSysctl {
+        live: Live,
+        key: String,
+        prior: String,
+        written: String,
+    },
+    /// A step of the running machine's (a unit, a sysctl) named by the
+    /// journal of a root that is not the running machine (`--root`): it is
+    /// listed, never run.
+    NotRun { step: String },
+    /// Remove what the kubelet created at this path (nothing was there
+    /// before the join).
+    RemoveKubeletOwned { path: String },
+    /// Leave the kubelet's path alone: something was there before the join.
+    KeepKubeletOwned { path: String },
+    /// Remove a directory the join created, if it is empty.
+    RemoveDir { path: String },
+    /// Put a file back as it was before the join (restore its backup, or
+    /// remove it), if it is still as the join left it (or `force`).
+    RestoreFile { entry: Entry },
+    /// Reload systemd, then restart the units that ran before the join, on
+    /// their restored configuration.
+    ReloadAndRestart { live: Live, restart: Vec<String> },
+}
+
+impl UndoStep {
+    /// How the step reads in a dry run.
+    pub fn describe(&self) -> String {
+        match self {
+            UndoStep::StopUnit {
+                unit,
+                enabled,
+                active,
+                ..
+            } => unit_line(unit, enabled, *active),
+            UndoStep::RestoreSysctl { key, prior, .. } => sysctl_line(key, prior),
+            UndoStep::NotRun { step } => format!("{step}: listed, not run (--root)"),
+            UndoStep::RemoveKubeletOwned { path } => format!("remove the kubelet's {path}"),
+            UndoStep::KeepKubeletOwned { path } => format!("keep {path} (it was there before)"),
+            UndoStep::RemoveDir { path } => format!("remove directory {path} if empty"),
+            UndoStep::RestoreFile { entry } => match entry.prior {
+                Prior::Absent => format!("remove {}", entry.path),
+                _ => format!("restore {} from its backup", entry.path),
+            },
+            UndoStep::ReloadAndRestart { restart, .. } if restart.is_empty() => {
+                "systemctl daemon-reload".to_owned()
+            }
+            UndoStep::ReloadAndRestart { restart, .. } => format!(
+                "systemctl daemon-reload, then restart {} (running before the join)",
+                restart.join(", ")
+            ),
+        }
+    }
+}
+
+fn unit_line(unit: &str, enabled: &str, active: bool) -> String {
+    format!(
+        "put {unit} back as it was ({enabled}, {})",
+        if active { "running" } else { "stopped" }
+    )
+}
+
+fn sysctl_line(key: &str, prior: &str) -> String {
+    format!("set sysctl {key} back to {prior}")
+}
+
+/// The reset of `journal`, as data. Services come first and last: units
+/// the join started are stopped before anything is taken away from under
+/// them, and units that ran before the join (containerd) are restarted at
+/// the end. Between them, every other entry backwards, the latest change
+/// first. `live` is the running machine when the root is it; otherwise its
+/// units and sysctls are [`UndoStep::NotRun`]. Pure.
+pub fn undo_plan(journal: &Journal, live: Option<Live>) -> Vec<UndoStep> {
+    let mut steps = Vec::new();
+    let units: Vec<(&str, &str, bool)> = journal
+        .entries
+        .iter()
+        .filter_map(|e| match (&e.kind, &e.prior) {
+            (Kind::Unit, Prior::Unit { enabled, active }) => {
+                Some((e.path.as_str(), enabled.as_str(), *active))
+            }
+            _ => None,
+        })
+        .collect();
+    for &(unit, enabled, active) in units.iter().rev() {
+        steps.push(match live {
+            Some(live) => UndoStep::StopUnit {
+                live,
+                unit: unit.to_owned(),
+                enabled: enabled.to_owned(),
+                active,
+            },
+            None => UndoStep::NotRun {
+                step: unit_line(unit, enabled, active),
+            },
+        });
+    }
+    for e in journal.entries.iter().rev() {
+        let step = match (e.kind, &e.prior) {
+            (Kind::Sysctl, Prior::Value { value }) => {
+                let Some(written) = &e.written else { continue };
+                match live {
+                    Some(live) => UndoStep::RestoreSysctl {
+                        live,
+                        key: e.path.clone(),
+                        prior: value.clone(),
+                        written: written.clone(),
+                    },
+                    None => UndoStep::NotRun {
+                        step: sysctl_line(&e.path, value),
+                    },
+                }
+            }
+            // Credentials the kubelet made for itself; something there
+            // before the join (prior Present) is not ours to remove.
+            (Kind::KubeletOwned, Prior::Absent) => UndoStep::RemoveKubeletOwned {
+                path: e.path.clone(),
+            },
+            (Kind::KubeletOwned, _) => UndoStep::KeepKubeletOwned {
+                path: e.path.clone(),
+            },
+            (Kind::Dir, _) => UndoStep::RemoveDir {
+                path: e.path.clone(),
+            },
+            (Kind::File, _) => UndoStep::RestoreFile { entry: e.clone() },
+            _ => continue,
+        };
+        steps.push(step);
+    }
+    if let Some(live) = live
+        && !units.is_empty()
+    {
+        steps.push(UndoStep::ReloadAndRestart {
+            live,
+            restart: units
+                .iter()
+                .filter(|(_, _, active)| *active)
+                .map(|(unit, _, _)| (*unit).to_owned())
+                .collect(),
+        });
+    }
+    steps
+}
+
+/// Runs the reset of [`undo_plan`]. A file that differs from what the join
+/// wrote was changed by someone since, and is left alone unless `force`;
+/// such files (and the directories holding them) stay in the journal,
+/// everything else leaves it.
 pub fn undo(
     root: &Root,
     store: &Store,
@@ -295,137 +455,102 @@ pub fn undo(
 ) -> Result<Undone> {
     let mut points = Points { faults, n: 0 };
     let mut undone = Undone::default();
-    // Units and sysctls are the running machine's: under `--root` they
-    // are not the image's to change, so they are listed, not run.
-    let live = root.live();
+    let steps = undo_plan(journal, root.live());
     journal.state = State::Resetting;
     journal.error = None;
     store.save(journal)?;
 
-    let units: Vec<Entry> = journal
-        .entries
-        .iter()
-        .filter(|e| e.kind == Kind::Unit)
-        .cloned()
-        .collect();
-    for entry in units.iter().rev() {
-        if let Prior::Unit { enabled, active } = &entry.prior {
-            let Some(live) = live else {
-                undone.notes.push(not_run_under_root(&format!(
-                    "put {} back as it was ({enabled}, {})",
-                    entry.path,
-                    if *active { "running" } else { "stopped" }
-                )));
-                continue;
-            };
-            points.tick("stop", Path::new(&entry.path))?;
-            match stop_unit(live, &entry.path, enabled, *active)? {
-                Some(note) => undone.notes.push(note),
-                None => undone.units.push(entry.path.clone()),
-            }
-        }
-    }
-
-    let mut remaining = Vec::new();
-    for entry in journal.entries.iter().rev() {
-        // Files, directories and the kubelet's paths have a path under the
-        // root; units and sysctls have a name.
-        let path = match entry.kind {
-            Kind::Unit | Kind::Sysctl => std::path::PathBuf::new(),
-            _ => root.path(&entry.path),
-        };
-        let keep = match entry.kind {
-            Kind::Unit => false,
-            Kind::Sysctl => {
-                if let (Prior::Value { value }, Some(w)) = (&entry.prior, &entry.written) {
-                    let Some(live) = live else {
-                        undone.notes.push(not_run_under_root(&format!(
-                            "set sysctl {} back to {value}",
-                            entry.path
-                        )));
-                        continue;
-                    };
-                    let now = system::read_sysctl(live, &entry.path).unwrap_or_default();
-                    if &now == w || force {
-                        points.tick("restore sysctl", Path::new(&entry.path))?;
-                        system::write_sysctl(live, &entry.path, value).map_err(|e| {
-                            Error::new(
-                                Class::HostChange,
-                                format!("cannot restore sysctl {}: {e}", entry.path),
-                            )
-                        })?;
-                        undone.restored.push(entry.path.clone());
-                    } else if &now != value {
-                        undone.left_changed.push(entry.path.clone());
-                    }
+    // Paths whose entries stay in the journal, latest first.
+    let mut kept: Vec<String> = Vec::new();
+    for step in steps {
+        match step {
+            UndoStep::StopUnit {
+                live,
+                unit,
+                enabled,
+                active,
+            } => {
+                points.tick("stop", Path::new(&unit))?;
+                match stop_unit(live, &unit, &enabled, active)? {
+                    Some(note) => undone.notes.push(note),
+                    None => undone.units.push(unit),
                 }
-                false
             }
-            Kind::KubeletOwned => {
-                // Credentials the kubelet made for itself; none of it was
-                // there before (otherwise prior is not Absent).
-                if entry.prior == Prior::Absent {
-                    points.tick("remove", &path)?;
-                    fsops::remove_tree(&path).map_err(|e| host_err("remove", &path, e))?;
-                    undone.removed.push(entry.path.clone());
+            UndoStep::NotRun { step } => undone.notes.push(not_run_under_root(&step)),
+            UndoStep::RestoreSysctl {
+                live,
+                key,
+                prior,
+                written,
+            } => {
+                let now = system::read_sysctl(live, &key).unwrap_or_default();
+                if now == written || force {
+                    points.tick("restore sysctl", Path::new(&key))?;
+                    system::write_sysctl(live, &key, &prior).map_err(|e| {
+                        Error::new(
+                            Class::HostChange,
+                            format!("cannot restore sysctl {key}: {e}"),
+                        )
+                    })?;
+                    undone.restored.push(key);
+                } else if now != prior {
+                    undone.left_changed.push(key);
                 }
-                false
             }
-            Kind::Dir => {
+            UndoStep::RemoveKubeletOwned { path: host_path } => {
+                let path = root.path(&host_path);
+                points.tick("remove", &path)?;
+                fsops::remove_tree(&path).map_err(|e| host_err("remove", &path, e))?;
+                undone.removed.push(host_path);
+            }
+            UndoStep::KeepKubeletOwned { .. } => {}
+            UndoStep::RemoveDir { path: host_path } => {
+                let path = root.path(&host_path);
                 points.tick("remove directory", &path)?;
                 if fsops::remove_dir_if_empty(&path).map_err(|e| host_err("remove", &path, e))? {
-                    undone.dirs_removed.push(entry.path.clone());
-                    false
+                    undone.dirs_removed.push(host_path);
                 } else {
-                    undone.left_not_empty.push(entry.path.clone());
                     // Kept while something of the join's is still in it (a
                     // file changed since, left for `--force`); what else is
                     // there (the kubelet's own state, say) is not ours, and
                     // does not keep the reset from ending.
-                    let inside = format!("{}/", entry.path);
-                    remaining
-                        .iter()
-                        .any(|r: &Entry| r.path.starts_with(&inside))
+                    let inside = format!("{host_path}/");
+                    if kept.iter().any(|k| k.starts_with(&inside)) {
+                        kept.push(host_path.clone());
+                    }
+                    undone.left_not_empty.push(host_path);
                 }
             }
-            Kind::File => {
+            UndoStep::RestoreFile { entry } => {
+                let path = root.path(&entry.path);
                 let found = fsops::inspect(&path).map_err(|e| host_err("inspect", &path, e))?;
                 if entry.prior.matches(&found) {
-                    false
-                } else if force || entry.is_as_left(&found) {
+                    // Already as it was before the join.
+                    continue;
+                }
+                if force || entry.is_as_left(&found) {
                     points.tick("restore", &path)?;
                     restore(store, &path, &entry.prior)?;
                     match entry.prior {
-                        Prior::Absent => undone.removed.push(entry.path.clone()),
-                        _ => undone.restored.push(entry.path.clone()),
+                        Prior::Absent => undone.removed.push(entry.path),
+                        _ => undone.restored.push(entry.path),
                     }
-                    false
                 } else {
                     undone.left_changed.push(entry.path.clone());
-                    true
+                    kept.push(entry.path);
                 }
             }
-        };
-        if keep {
-            remaining.push(entry.clone());
-        }
-    }
-    if let Some(live) = live
-        && !units.is_empty()
-    {
-        system::systemctl(live, &["daemon-reload"])
-            .map_err(|e| Error::new(Class::HostChange, e))?;
-        for entry in &units {
-            if let Prior::Unit { active: true, .. } = entry.prior {
-                // It ran before the join: it runs after the reset, on the
-                // configuration it had.
-                system::systemctl(live, &["restart", &entry.path])
+            UndoStep::ReloadAndRestart { live, restart } => {
+                system::systemctl(live, &["daemon-reload"])
                     .map_err(|e| Error::new(Class::HostChange, e))?;
+                for unit in &restart {
+                    system::systemctl(live, &["restart", unit])
+                        .map_err(|e| Error::new(Class::HostChange, e))?;
+                }
             }
         }
     }
-    remaining.reverse();
-    journal.entries = remaining;
+    journal.entries.retain(|e| kept.contains(&e.path));
     journal.finished = Some(now());
     if journal.entries.is_empty() {
         journal.state = State::Reset;
@@ -717,6 +842,100 @@ mod tests {
     use crate::plan::FileSpec;
 
     const BOOTSTRAP: &str = crate::plan::paths::BOOTSTRAP_KUBECONFIG;
+
+    /// A journal as a live join leaves it: a directory, files, the
+    /// kubelet's credentials, a sysctl, containerd (running before) and
+    /// the kubelet (not running before).
+    fn live_journal() -> Journal {
+        let unit = |name: &str, active: bool| Entry {
+            done: true,
+            ..Entry::pending(
+                Kind::Unit,
+                name,
+                Prior::Unit {
+                    enabled: if active { "enabled" } else { "disabled" }.into(),
+                    active,
+                },
+            )
+        };
+        Journal {
+            entries: vec![
+                Entry::pending(Kind::Dir, "/etc/kubernetes", Prior::Absent),
+                Entry {
+                    written: Some("ab".repeat(32)),
+                    ..Entry::pending(Kind::File, BOOTSTRAP, Prior::Absent)
+                },
+                Entry {
+                    written: Some("1".into()),
+                    ..Entry::pending(
+                        Kind::Sysctl,
+                        "net.ipv4.ip_forward",
+                        Prior::Value { value: "0".into() },
+                    )
+                },
+                unit("containerd.service", true),
+                Entry::pending(Kind::KubeletOwned, "/var/lib/kubelet/pki", Prior::Present),
+                Entry::pending(
+                    Kind::KubeletOwned,
+                    "/etc/kubernetes/kubelet.conf",
+                    Prior::Absent,
+                ),
+                unit("kubelet.service", false),
+            ],
+            ..Journal::new(None, "https://x:6443".into(), "n".into())
+        }
+    }
+
+    /// The reset is data: units stopped first (latest first), then every
+    /// other entry backwards, then systemd reloaded and what ran before
+    /// restarted; under `--root` the running machine's units and sysctls
+    /// are listed as not run, and nothing restarts.
+    #[test]
+    fn the_undo_plan_is_the_journal_backwards_with_services_around_it() {
+        let journal = live_journal();
+        let live = Root::host().live().unwrap();
+        let plan = undo_plan(&journal, Some(live));
+        let lines: Vec<String> = plan.iter().map(UndoStep::describe).collect();
+        assert_eq!(
+            lines,
+            [
+                "put kubelet.service back as it was (disabled, stopped)",
+                "put containerd.service back as it was (enabled, running)",
+                "remove the kubelet's /etc/kubernetes/kubelet.conf",
+                "keep /var/lib/kubelet/pki (it was there before)",
+                "set sysctl net.ipv4.ip_forward back to 0",
+                "remove /etc/kubernetes/bootstrap-kubelet.conf",
+                "remove directory /etc/kubernetes if empty",
+                "systemctl daemon-reload, then restart containerd.service (running before the join)",
+            ]
+        );
+        assert!(matches!(plan[0], UndoStep::StopUnit { .. }));
+        assert!(matches!(plan[4], UndoStep::RestoreSysctl { .. }));
+
+        let under_root = undo_plan(&journal, None);
+        let lines: Vec<String> = under_root.iter().map(UndoStep::describe).collect();
+        assert_eq!(
+            lines,
+            [
+                "put kubelet.service back as it was (disabled, stopped): listed, not run (--root)",
+                "put containerd.service back as it was (enabled, running): listed, not run (--root)",
+                "remove the kubelet's /etc/kubernetes/kubelet.conf",
+                "keep /var/lib/kubelet/pki (it was there before)",
+                "set sysctl net.ipv4.ip_forward back to 0: listed, not run (--root)",
+                "remove /etc/kubernetes/bootstrap-kubelet.conf",
+                "remove directory /etc/kubernetes if empty",
+            ]
+        );
+        assert!(
+            under_root.iter().all(|s| !matches!(
+                s,
+                UndoStep::StopUnit { .. }
+                    | UndoStep::RestoreSysctl { .. }
+                    | UndoStep::ReloadAndRestart { .. }
+            )),
+            "{under_root:?}"
+        );
+    }
 
     fn plan() -> Plan {
         Plan {

@@ -9,7 +9,7 @@ use crate::cli::OutputFormat;
 use crate::error::{Class, Error, Result};
 use crate::host::Root;
 use crate::host::fsops;
-use crate::journal::{Kind, Prior, State, Store};
+use crate::journal::{State, Store};
 use crate::settings::ResetSettings;
 
 /// What `kubeadm reset` removes on a worker: the kubeconfigs, and the
@@ -49,34 +49,11 @@ pub fn run_locked(s: &ResetSettings, store: &Store) -> Result<String> {
         ));
     }
     if s.dry_run {
-        let mut lines = Vec::new();
-        for e in journal.entries.iter().rev() {
-            lines.push(match (e.kind, &e.prior) {
-                (Kind::Dir, _) => format!("remove directory {} if empty", e.path),
-                (Kind::File, Prior::Absent) => format!("remove {}", e.path),
-                (Kind::File, _) => format!("restore {} from its backup", e.path),
-                (Kind::Sysctl, Prior::Value { value }) => {
-                    format!("set sysctl {} back to {value}", e.path)
-                }
-                (Kind::Sysctl, _) => format!("restore sysctl {}", e.path),
-                (Kind::Unit, Prior::Unit { enabled, active }) => format!(
-                    "put {} back as it was ({enabled}, {})",
-                    e.path,
-                    if *active { "running" } else { "stopped" }
-                ),
-                (Kind::Unit, _) => format!("stop {}", e.path),
-                (Kind::KubeletOwned, Prior::Absent) => format!("remove the kubelet's {}", e.path),
-                (Kind::KubeletOwned, _) => format!("keep {} (it was there before)", e.path),
-            });
-        }
-        if s.root.live().is_none() {
-            // As the real run under --root does them (apply::undo).
-            for (line, e) in lines.iter_mut().zip(journal.entries.iter().rev()) {
-                if matches!(e.kind, Kind::Unit | Kind::Sysctl) {
-                    line.push_str(": listed, not run (--root)");
-                }
-            }
-        }
+        // The very steps the real run takes (apply::undo runs this plan).
+        let lines: Vec<String> = apply::undo_plan(&journal, s.root.live())
+            .iter()
+            .map(apply::UndoStep::describe)
+            .collect();
         let text = format!(
             "Reset plan (dry run: nothing is changed):\n  {}\n",
             lines.join("\n  ")
