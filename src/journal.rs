@@ -353,6 +353,12 @@ impl Journal {
             ));
         }
         journal.validate()?;
+        let mut journal = journal;
+        // Journals written before steps said `listedOnly` said it only in
+        // the outcome's text, always exactly this.
+        for step in &mut journal.steps {
+            step.listed_only |= step.outcome == "listed, not run (--root)";
+        }
         Ok(journal)
     }
 
