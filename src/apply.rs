@@ -500,7 +500,14 @@ pub fn undo(
             UndoStep::RemoveKubeletOwned { path: host_path } => {
                 let path = root.path(&host_path);
                 points.tick("remove", &path)?;
-                fsops::remove_tree(&path).map_err(|e| host_err("remove", &path, e))?;
+                let mounted =
+                    fsops::remove_tree(&path).map_err(|e| host_err("remove", &path, e))?;
+                for m in mounted {
+                    undone.notes.push(format!(
+                        "left {}: another file system is mounted there",
+                        m.display()
+                    ));
+                }
                 undone.removed.push(host_path);
             }
             UndoStep::KeepKubeletOwned { .. } => {}

@@ -997,3 +997,50 @@ fn a_linked_var_lib_kubelet_on_a_live_host_joins_and_resets() {
         "reset left the machine different"
     );
 }
+
+/// On a live host, reset without a journal unmounts what is mounted under
+/// /var/lib/kubelet first, deepest first, as kubeadm reset does; a volume
+/// still in use is not detached from under its user, and nothing on it is
+/// deleted.
+#[test]
+fn reset_without_a_journal_unmounts_volumes_and_keeps_busy_ones() {
+    let Some(_t) = harness::begin("reset_without_a_journal_unmounts_volumes_and_keeps_busy_ones")
+    else {
+        return;
+    };
+    let m = machine("fallback-mounts")
+        .private_network()
+        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+        .boot();
+    m.sh(
+        "set -e; v=/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir; \
+         mkdir -p $v/idle $v/busy /etc/kubernetes; echo x > /etc/kubernetes/kubelet.conf; \
+         mount -t tmpfs idle $v/idle; mount -t tmpfs busy $v/busy; \
+         echo precious > $v/busy/data.txt; \
+         (cd $v/busy && exec sleep 300) >/dev/null 2>&1 &",
+    );
+    let out = m.exec(&[GUEST_BIN, "reset", "--force"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        m.fail(&format!(
+            "reset failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let v = "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir";
+    assert!(stdout.contains(&format!("unmounted {v}/idle")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("could not unmount {v}/busy")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("left {v}/busy: another file system")),
+        "{stdout}"
+    );
+    assert_eq!(
+        m.run(&["cat", &format!("{v}/busy/data.txt")]).trim(),
+        "precious"
+    );
+    assert!(!m.path("/etc/kubernetes/kubelet.conf").exists());
+    m.sh("pkill -x sleep || true");
+}

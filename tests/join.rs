@@ -685,7 +685,13 @@ fn reset_without_a_journal_falls_back_to_kubeadms_cleanup() {
         run.stdout
     );
     assert!(root.path().join("etc/kubernetes/kubelet.conf").exists());
-    f.reset(root.path(), &[]).expect(0);
+    // Nothing removed without a journal can be put back: it takes --force.
+    f.reset(root.path(), &[])
+        .expect(2)
+        .stderr_has("would remove /etc/kubernetes/kubelet.conf")
+        .stderr_has("attach-node reset --force");
+    assert!(root.path().join("etc/kubernetes/kubelet.conf").exists());
+    f.reset(root.path(), &["--force"]).expect(0);
     assert!(!root.path().join("etc/kubernetes/kubelet.conf").exists());
     assert!(!root.path().join("etc/kubernetes/pki/ca.crt").exists());
     assert!(
@@ -800,7 +806,7 @@ fn absolute_links_in_the_root_never_lead_outside_it() {
         .expect(6)
         .stderr_has("follow the symlink");
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
-    f.reset(root.path(), &[]).expect(0);
+    f.reset(root.path(), &["--force"]).expect(0);
     let inside = root.path().join(outside.path().strip_prefix("/").unwrap());
     std::fs::create_dir_all(&inside).unwrap();
     let before = snapshot(root.path(), true);
@@ -820,7 +826,7 @@ fn absolute_links_in_the_root_never_lead_outside_it() {
     std::fs::remove_dir_all(root.path().join(STATE_DIR)).unwrap();
     std::fs::create_dir_all(&inside).unwrap();
     std::fs::write(inside.join("config.yaml"), "x").unwrap();
-    f.reset(root.path(), &[]).expect(0);
+    f.reset(root.path(), &["--force"]).expect(0);
     assert_eq!(
         std::fs::read_to_string(outside.path().join("precious")).unwrap(),
         "keep me"
@@ -1542,4 +1548,85 @@ fn a_kept_token_the_cluster_refuses_asks_for_a_new_openapi_token() {
         f.lab.bootstrap_token(),
         "the new answer is kept"
     );
+}
+
+/// Without a journal, reset never touches a control plane: its CA key,
+/// static pods and admin kubeconfig stay, with --force too (exit 9).
+#[test]
+fn reset_without_a_journal_refuses_on_a_control_plane_node() {
+    let f = lab(LabConfig::default());
+    let root = populated_root();
+    for rel in [
+        "etc/kubernetes/pki/ca.key",
+        "etc/kubernetes/manifests/kube-apiserver.yaml",
+        "etc/kubernetes/admin.conf",
+        "var/lib/kubelet/config.yaml",
+    ] {
+        let p = root.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "x").unwrap();
+    }
+    let before = snapshot(root.path(), false);
+    for extra in [&[][..], &["--force"][..]] {
+        f.reset(root.path(), extra)
+            .expect(9)
+            .stderr_has("this is a control-plane node")
+            .stderr_has("kubeadm reset");
+        assert_eq!(snapshot(root.path(), false), before);
+    }
+}
+
+/// A volume mounted under /var/lib/kubelet/pods is another file system:
+/// reset without a journal removes the kubelet's files around it and
+/// nothing on it (it used to delete the volume's data). Under --root it
+/// unmounts nothing of the running machine's either. The mount lives in a
+/// private mount namespace that ends with the test.
+#[test]
+fn reset_never_deletes_data_on_a_mounted_volume() {
+    if !nix_like_root() {
+        eprintln!("SKIP reset_never_deletes_data_on_a_mounted_volume: needs root and unshare");
+        return;
+    }
+    let root = populated_root();
+    let volume = root
+        .path()
+        .join("var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/data");
+    std::fs::create_dir_all(&volume).unwrap();
+    std::fs::write(root.path().join("var/lib/kubelet/config.yaml"), "x").unwrap();
+    let script = format!(
+        "set -e; mount -t tmpfs e2e-volume '{v}'; echo precious > '{v}/data.txt'; \
+         '{bin}' reset --force --root '{r}' || echo \"reset exit $?\"; cat '{v}/data.txt'",
+        v = volume.display(),
+        bin = support::bin(),
+        r = root.path().display(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("reset exit"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.ends_with("precious\n"),
+        "the volume's data: {stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("another file system is mounted there"),
+        "{stdout}"
+    );
+    assert!(!root.path().join("var/lib/kubelet/config.yaml").exists());
+}
+
+fn nix_like_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    }) && std::process::Command::new("unshare")
+        .arg("--help")
+        .output()
+        .is_ok()
 }

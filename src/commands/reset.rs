@@ -39,7 +39,7 @@ pub fn run(s: &ResetSettings) -> Result<String> {
 /// needs none.
 pub fn run_locked(s: &ResetSettings, store: &Store) -> Result<String> {
     let Some(mut journal) = store.load()? else {
-        return fallback(&s.root, s.dry_run, s.output);
+        return fallback(&s.root, s.dry_run, s.force, s.output);
     };
     if journal.state == State::Reset {
         return Ok(say(
@@ -113,7 +113,38 @@ fn say(format: OutputFormat, text: &str, v: serde_json::Value) -> String {
     }
 }
 
-fn fallback(root: &Root, dry_run: bool, format: OutputFormat) -> Result<String> {
+/// What a control plane has and a worker has not: a reset without a
+/// journal refuses to run where any of these is (kubeadm asks first too;
+/// `kubeadm reset` on that host is the tool).
+const CONTROL_PLANE_MARKS: &[&str] = &[
+    "/etc/kubernetes/manifests/kube-apiserver.yaml",
+    "/etc/kubernetes/manifests/kube-controller-manager.yaml",
+    "/etc/kubernetes/manifests/kube-scheduler.yaml",
+    "/etc/kubernetes/manifests/etcd.yaml",
+    "/etc/kubernetes/pki/ca.key",
+    "/etc/kubernetes/admin.conf",
+    "/etc/kubernetes/super-admin.conf",
+];
+
+fn fallback(root: &Root, dry_run: bool, force: bool, format: OutputFormat) -> Result<String> {
+    let marks: Vec<&str> = CONTROL_PLANE_MARKS
+        .iter()
+        .copied()
+        .filter(|m| root.path(m).symlink_metadata().is_ok())
+        .collect();
+    if !marks.is_empty() {
+        return Err(Error::new(
+            Class::Preflight,
+            format!(
+                "no attach-node journal here, and this is a control-plane node ({} found): \
+                 attach-node reset removes nothing here",
+                marks.join(", ")
+            ),
+        )
+        .hint(
+            "attach-node joins and resets worker nodes; on a control plane use `kubeadm reset`",
+        ));
+    }
     let mut gone = Vec::new();
     for f in KUBEADM_FILES {
         if root.path(f).symlink_metadata().is_ok() {
@@ -121,34 +152,67 @@ fn fallback(root: &Root, dry_run: bool, format: OutputFormat) -> Result<String> 
         }
     }
     for d in KUBEADM_DIRS {
-        if let Ok(entries) = std::fs::read_dir(root.path(d)) {
+        // Followed inside the root: an image's link must not list (and
+        // then name) what lies outside it.
+        if let Ok(entries) = std::fs::read_dir(root.path_followed(d)) {
             for e in entries.flatten() {
                 gone.push(format!("{d}/{}", e.file_name().to_string_lossy()));
             }
         }
     }
+    gone.sort();
     let mut text = String::from(
         "no attach-node journal here: this host was not joined by attach-node (or its records are gone).\n\
          Falling back to the cleanup `kubeadm reset` does: nothing can be restored, only removed.\n",
     );
+    if !dry_run && !force && !gone.is_empty() {
+        let list: String = gone
+            .iter()
+            .map(|p| format!("\n  would remove {p}"))
+            .collect();
+        return Err(Error::usage(format!(
+            "{}without a journal, reset can only remove, and nothing it removes can be put back:{list}",
+            text
+        ))
+        .hint("check the list (`attach-node reset --dry-run` shows it too), then run `attach-node reset --force`"));
+    }
+    let mut left = Vec::new();
     if let Some(live) = root.live()
         && !dry_run
-        && crate::host::system::unit_state(live, "kubelet.service").active
     {
-        // As kubeadm reset: the kubelet stops before its files go.
-        crate::host::system::systemctl(live, &["stop", "kubelet.service"])
-            .map_err(|e| Error::new(Class::HostChange, e))?;
-        text.push_str("  stopped kubelet.service\n");
+        if crate::host::system::unit_state(live, "kubelet.service").active {
+            // As kubeadm reset: the kubelet stops before its files go.
+            crate::host::system::systemctl(live, &["stop", "kubelet.service"])
+                .map_err(|e| Error::new(Class::HostChange, e))?;
+            text.push_str("  stopped kubelet.service\n");
+        }
+        // Then, as kubeadm reset does, what is mounted under the kubelet's
+        // directory (pods' volumes), deepest first; never lazily: a mount
+        // still in use stays, and removal does not cross into it.
+        let mounts =
+            crate::host::system::live_mounts_below(live, "/var/lib/kubelet").map_err(|e| {
+                Error::new(
+                    Class::HostChange,
+                    format!("cannot read the mount table: {e}"),
+                )
+            })?;
+        for m in mounts {
+            match crate::host::system::unmount(live, &m) {
+                Ok(()) => text.push_str(&format!("  unmounted {m}\n")),
+                Err(e) => text.push_str(&format!("  could not unmount {m}: {e}\n")),
+            }
+        }
     }
     if !dry_run {
         for p in &gone {
             let path = root.path(p);
-            fsops::remove_tree(&path).map_err(|e| {
+            let mounted = fsops::remove_tree(&path).map_err(|e| {
                 Error::new(
                     Class::HostChange,
                     format!("cannot remove {}: {e}", path.display()),
                 )
             })?;
+            left.extend(mounted.into_iter().map(|m| m.display().to_string()));
         }
     }
     let verb = if dry_run { "would remove" } else { "removed" };
@@ -158,9 +222,14 @@ fn fallback(root: &Root, dry_run: bool, format: OutputFormat) -> Result<String> 
     for p in &gone {
         text.push_str(&format!("  {verb} {p}\n"));
     }
+    for m in &left {
+        text.push_str(&format!(
+            "  left {m}: another file system is mounted there, and nothing on it was removed\n"
+        ));
+    }
     Ok(say(
         format,
         &text,
-        json!({"journal": false, "dryRun": dry_run, "removed": gone}),
+        json!({"journal": false, "dryRun": dry_run, "removed": gone, "leftMounted": left}),
     ))
 }

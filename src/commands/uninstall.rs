@@ -77,12 +77,18 @@ pub fn run(s: &ResetSettings) -> Result<String> {
             continue;
         }
         if !s.dry_run {
-            fsops::remove_tree(&path).map_err(|e| {
+            let mounted = fsops::remove_tree(&path).map_err(|e| {
                 Error::new(
                     Class::HostChange,
                     format!("cannot remove {}: {e}", path.display()),
                 )
             })?;
+            for m in mounted {
+                out.push_str(&format!(
+                    "left {}: another file system is mounted there\n",
+                    m.display()
+                ));
+            }
         }
         unit_removed |= t.ends_with(".service");
         out.push_str(&format!("{verb} {t}\n"));

@@ -242,20 +242,54 @@ pub fn remove_file(path: &Path) -> io::Result<()> {
 }
 
 /// Removes a file, a symlink (never what it points to) or a whole
-/// directory tree, durably. Absent is fine.
-pub fn remove_tree(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {
-            fs::remove_dir_all(path)?;
-            match path.parent() {
-                Some(parent) => sync_dir(parent),
-                None => Ok(()),
-            }
-        }
-        Ok(_) => remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
+/// directory tree, durably, without ever leaving the file system of
+/// `path`'s parent: a directory on another device (a volume mounted under
+/// `/var/lib/kubelet/pods/...`, a data disk) is a mount point, and neither
+/// it nor anything on it is removed. Those are returned, so the caller can
+/// name them; the directories holding them stay too. Absent is fine.
+pub fn remove_tree(path: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        remove_file(path)?;
+        return Ok(Vec::new());
     }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let device = fs::symlink_metadata(parent)?.dev();
+    let mut left = Vec::new();
+    remove_dir_on(path, &meta, device, &mut left)?;
+    sync_dir(parent)?;
+    Ok(left)
+}
+
+/// Removes `dir` and what is in it, staying on `device`.
+fn remove_dir_on(
+    dir: &Path,
+    meta: &fs::Metadata,
+    device: u64,
+    left: &mut Vec<std::path::PathBuf>,
+) -> io::Result<()> {
+    if meta.dev() != device {
+        left.push(dir.to_owned());
+        return Ok(());
+    }
+    let before = left.len();
+    for entry in fs::read_dir(dir)? {
+        let child = entry?.path();
+        let m = fs::symlink_metadata(&child)?;
+        if m.is_dir() {
+            remove_dir_on(&child, &m, device, left)?;
+        } else {
+            fs::remove_file(&child)?;
+        }
+    }
+    if left.len() == before {
+        fs::remove_dir(dir)?;
+    }
+    Ok(())
 }
 
 /// Creates one directory with exactly `mode` (never wider, even before the

@@ -125,6 +125,64 @@ pub fn write_sysctl(_: Live, key: &str, value: &str) -> io::Result<()> {
     std::fs::write(sysctl_path(key), value)
 }
 
+/// The mount points strictly below `dir` in a `/proc/self/mountinfo` text,
+/// deepest first: the order they can be unmounted in. Pure.
+pub fn mounts_below(mountinfo: &str, dir: &str) -> Vec<String> {
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    let mut points: Vec<String> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|p| p.starts_with(&prefix))
+        .collect();
+    points.sort();
+    points.dedup();
+    // Deeper paths sort after their parents: reversed, children come first.
+    points.reverse();
+    points
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|d| (b'0'..=b'7').contains(d))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The running machine's mount points below `dir`, deepest first.
+pub fn live_mounts_below(_: Live, dir: &str) -> io::Result<Vec<String>> {
+    Ok(mounts_below(
+        &std::fs::read_to_string("/proc/self/mountinfo")?,
+        dir,
+    ))
+}
+
+/// Unmounts `path` on the running machine. Not lazily: a mount still in
+/// use (a pod's volume) stays, and the error says so, rather than being
+/// detached from under a running process.
+pub fn unmount(_: Live, path: &str) -> io::Result<()> {
+    let c = std::ffi::CString::new(path).map_err(io::Error::other)?;
+    // SAFETY: a valid NUL-terminated path; umount2 reads it only.
+    if unsafe { libc::umount2(c.as_ptr(), 0) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// `key = value` lines of a sysctl.d file, comments and blanks skipped.
 pub fn parse_sysctl_file(text: &str) -> Vec<(String, String)> {
     text.lines()
@@ -156,6 +214,27 @@ mod tests {
             sysctl_path("net.ipv4.ip_forward"),
             PathBuf::from("/proc/sys/net/ipv4/ip_forward")
         );
+    }
+
+    #[test]
+    fn mounts_below_a_directory_deepest_first() {
+        let info = "\
+22 1 8:1 / / rw - ext4 /dev/sda1 rw
+30 22 0:40 / /var/lib/kubelet rw - ext4 /dev/sdb rw
+31 30 0:41 / /var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/data rw - tmpfs tmpfs rw
+32 30 0:42 / /var/lib/kubelet/pods/u1/volumes/kubernetes.io~secret/my\\040token rw - tmpfs tmpfs rw
+33 22 0:43 / /var/lib/kubelet-other rw - tmpfs tmpfs rw
+34 31 0:44 / /var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/data/sub rw - tmpfs tmpfs rw
+";
+        assert_eq!(
+            mounts_below(info, "/var/lib/kubelet"),
+            [
+                "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~secret/my token",
+                "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/data/sub",
+                "/var/lib/kubelet/pods/u1/volumes/kubernetes.io~empty-dir/data",
+            ]
+        );
+        assert!(mounts_below(info, "/srv").is_empty());
     }
 
     #[test]
