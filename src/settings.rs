@@ -865,22 +865,38 @@ fn read_config(path: &Path, notices: &mut Vec<String>) -> Result<ConfigFile> {
             path.display()
         ))
     })?;
-    let cfg: ConfigFile = if text.trim().is_empty() {
-        ConfigFile::default()
-    } else {
-        serde_saphyr::from_str(&text).map_err(|e| {
-            Error::usage(format!(
-                "the config file {} is not valid: {}",
-                path.display(),
-                config_error_text(&e, &text)
-            ))
-            .hint("its keys are the long flag names, e.g. `control-plane: https://...`")
-        })?
-    };
+    let cfg = parse_config(path, &text)?;
     if cfg.openapi_token.is_some() || cfg.token.is_some() {
         warn_if_readable_by_others(path, "a token", notices);
     }
     Ok(cfg)
+}
+
+fn parse_config(path: &Path, text: &str) -> Result<ConfigFile> {
+    if text.trim().is_empty() {
+        return Ok(ConfigFile::default());
+    }
+    serde_saphyr::from_str(text).map_err(|e| {
+        Error::usage(format!(
+            "the config file {} is not valid: {}",
+            path.display(),
+            config_error_text(&e, text)
+        ))
+        .hint("its keys are the long flag names, e.g. `control-plane: https://...`")
+    })
+}
+
+/// The config file parser without the file, for the fuzz targets and the
+/// corpus replay (fuzz/): `Ok` when the text is a valid config file.
+#[doc(hidden)]
+pub fn check_config_text(text: &str) -> Result<()> {
+    parse_config(Path::new("config.yaml"), text).map(drop)
+}
+
+/// The `--node-config` parser, for the fuzz targets and the corpus replay.
+#[doc(hidden)]
+pub fn parse_node_config(b64: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
+    node_config_kubelet(b64)
 }
 
 /// A config parse error without the parser's source snippet (which would

@@ -151,3 +151,64 @@ mod settings_inputs {
         }
     }
 }
+
+/// The committed fuzz corpora (fuzz/corpus/<target>/, plus the inputs that
+/// once found a defect, tests/corpus/fuzz/<target>/) replayed through the
+/// very checks the fuzz targets run, so a regression shows up in a plain
+/// `cargo test` without cargo-fuzz. ClusterInfo's schema corpus
+/// (tests/corpus/clusterinfo/) goes through its target's checks too.
+#[path = "../fuzz/src/lib.rs"]
+mod fuzz_checks;
+
+mod fuzz_corpora {
+    use super::fuzz_checks as checks;
+    use std::path::{Path, PathBuf};
+
+    /// A fuzz target's name and the checks it runs on one input.
+    type Target = (&'static str, fn(&[u8]));
+
+    const TARGETS: [Target; 9] = [
+        ("clusterinfo", checks::clusterinfo),
+        ("kubeconfig", checks::kubeconfig),
+        ("jws", checks::jws),
+        ("labels", checks::labels),
+        ("config", checks::config),
+        ("journal", checks::journal),
+        ("retry_after", checks::retry_after),
+        ("duration", checks::duration),
+        ("kubelet_config", checks::kubelet_config),
+    ];
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let mut out: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        out.sort();
+        out
+    }
+
+    fn replay(check: fn(&[u8]), inputs: &[PathBuf]) {
+        for path in inputs {
+            let data = std::fs::read(path).unwrap();
+            let outcome = std::panic::catch_unwind(|| check(&data));
+            assert!(outcome.is_ok(), "{} fails its checks", path.display());
+        }
+    }
+
+    #[test]
+    fn replayed() {
+        let top = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (name, check) in TARGETS {
+            let corpus = files(&top.join("fuzz/corpus").join(name));
+            assert!(!corpus.is_empty(), "fuzz/corpus/{name} is missing or empty");
+            replay(check, &corpus);
+            replay(check, &files(&top.join("tests/corpus/fuzz").join(name)));
+        }
+        for kind in ["valid", "invalid"] {
+            let schema = files(&top.join("tests/corpus/clusterinfo").join(kind));
+            assert!(!schema.is_empty());
+            replay(checks::clusterinfo, &schema);
+        }
+    }
+}

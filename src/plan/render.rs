@@ -350,14 +350,29 @@ fn bootstrap_kubeconfig(inputs: &NodeInputs) -> Result<Vec<u8>, Error> {
 /// The cluster's KubeletConfiguration, kubeadm's defaults over it, then the
 /// node's override layers.
 fn kubelet_config(inputs: &NodeInputs) -> Result<Value, Error> {
-    let mut base = match &inputs.cluster_kubelet_config {
+    kubelet_config_of(
+        inputs.cluster_kubelet_config.as_deref(),
+        &inputs.kubelet_overrides,
+        inputs.systemd_resolved,
+    )
+}
+
+/// [`kubelet_config`] from just the inputs it reads; public for the fuzz
+/// targets and the corpus replay (fuzz/).
+#[doc(hidden)]
+pub fn kubelet_config_of(
+    cluster_yaml: Option<&str>,
+    overrides: &[(String, Map<String, Value>)],
+    systemd_resolved: bool,
+) -> Result<Value, Error> {
+    let mut base = match cluster_yaml {
         Some(yaml) => parse_cluster_kubelet_config(yaml)?,
         None => Map::new(),
     };
     check_type_meta(CLUSTER_LAYER, &base)?;
     fill_type_meta(&mut base);
-    apply_kubeadm_defaults(&mut base, inputs.systemd_resolved);
-    merge_kubelet_config(Value::Object(base), &inputs.kubelet_overrides)
+    apply_kubeadm_defaults(&mut base, systemd_resolved);
+    merge_kubelet_config(Value::Object(base), overrides)
 }
 
 fn parse_cluster_kubelet_config(yaml: &str) -> Result<Map<String, Value>, Error> {
@@ -659,7 +674,9 @@ fn lookup<'a>(mut v: &'a Value, path: &[&str]) -> Option<&'a Value> {
     Some(v)
 }
 
-fn kubelet_config_yaml(config: &Value) -> Result<Vec<u8>, Error> {
+/// The bytes of `/var/lib/kubelet/config.yaml`; public for the fuzz targets.
+#[doc(hidden)]
+pub fn kubelet_config_yaml(config: &Value) -> Result<Vec<u8>, Error> {
     to_yaml("the kubelet config", &Sorted(config)).map(String::into_bytes)
 }
 
