@@ -911,7 +911,16 @@ fn config_error_text(e: &serde_saphyr::Error, text: &str) -> String {
         let Some((key, value)) = line.split_once(':') else {
             continue;
         };
-        let key = key.trim().trim_matches(['"', '\'', '{', ',', ' ']);
+        let key = key.trim().trim_matches(['"', '\'', '{', ',', ' ', '-']);
+        // A key is a flag's long name; anything else may be a secret
+        // pasted in the wrong place (`abcdef.0123456789abcdef: x`), which
+        // the parser's "unknown field" would quote.
+        let flag_like = key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !flag_like && key.len() >= 4 {
+            msg = msg.replace(key, "****");
+        }
         if key.ends_with("token") {
             let value = value.trim().trim_matches(['"', '\'', ',', '}', ' ']);
             if value.len() >= 4 {

@@ -736,6 +736,9 @@ fn a_config_file_error_never_quotes_a_token() {
             "openapi-token: {}\nendpoint: [1, {{x: 2}}]\n",
             f.lab.openapi_token()
         ),
+        // a token pasted as a key: "unknown field" would quote it
+        format!("{}: x\n", f.lab.bootstrap_token()),
+        format!("\"{}\": x\n", f.lab.bootstrap_token()),
     ] {
         let p = write(f.dir.path(), "leaky.yaml", &text);
         // Fixture::run fails the test if any secret reaches the output.
