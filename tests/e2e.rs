@@ -17,6 +17,8 @@ mod root;
 mod delivery;
 #[path = "e2e/package.rs"]
 mod package;
+#[path = "e2e/real_k8s.rs"]
+mod real_k8s;
 
 use std::time::Duration;
 

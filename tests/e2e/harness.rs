@@ -307,12 +307,18 @@ impl Builder {
     /// the kubelet package's unit (kubeadm's vector), as a kubelet package
     /// would install them.
     pub fn standin_kubelet(self) -> Self {
-        self.bind_ro(workspace_bin("standin-kubelet"), "/usr/bin/kubelet")
-            .file(
-                "/lib/systemd/system/kubelet.service",
-                include_str!("../vectors/kubeadm-join/kubelet.service"),
-                0o644,
-            )
+        self.kubelet_package(workspace_bin("standin-kubelet"))
+    }
+
+    /// `kubelet` (a host path: the stand-in, or the real upstream binary)
+    /// as /usr/bin/kubelet, with the kubelet package's unit (kubeadm's
+    /// vector), as a kubelet package would install them.
+    pub fn kubelet_package(self, kubelet: impl AsRef<Path>) -> Self {
+        self.bind_ro(kubelet, "/usr/bin/kubelet").file(
+            "/lib/systemd/system/kubelet.service",
+            include_str!("../vectors/kubeadm-join/kubelet.service"),
+            0o644,
+        )
     }
 
     /// Bind-mounts a host directory read-write at `guest`.

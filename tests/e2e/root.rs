@@ -36,6 +36,10 @@ pub const PACKAGES: &[&str] = &[
     "cloud-init",
     // The one-liner (cloud-init/one-liner.yaml, packaging/install.sh).
     "curl",
+    // The bridge, host-local and loopback CNI plugins (in /usr/lib/cni,
+    // Debian containerd's bin_dir): a real kubelet's Node is Ready only
+    // once containerd has a network config (tests/e2e/real_k8s.rs).
+    "containernetworking-plugins",
 ];
 /// Bump to force a rebuild when the recipe changes in a way the package
 /// list does not show.
