@@ -27,6 +27,7 @@ pub mod sys {
     pub const O_WRONLY: c_int = 0o1;
     pub const O_CLOEXEC: c_int = 0o2000000;
     pub const MNT_DETACH: c_int = 2;
+    pub const CLONE_NEWNET: c_int = 0x4000_0000;
 
     unsafe extern "C" {
         pub safe fn kill(pid: c_int, sig: c_int) -> c_int;
@@ -37,6 +38,7 @@ pub mod sys {
         pub fn open(path: *const c_char, flags: c_int, ...) -> c_int;
         pub fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
         pub fn umount2(target: *const c_char, flags: c_int) -> c_int;
+        pub fn setns(fd: c_int, nstype: c_int) -> c_int;
     }
 }
 

@@ -368,6 +368,222 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// One real-Kubernetes case at a time in a process: the host sysctls are
+/// shared, and one case putting them back must not pull them from under
+/// another's kubelet.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Everything a case needs before its join: the upstream binaries, the
+/// control plane with kind's kubelet settings in its kubelet-config, and
+/// the host sysctls. None when the case is skipped.
+struct Cluster {
+    // Dropped in this order: the sysctls go back after the machine (a
+    // field of the case, dropped before this) is gone, and the control
+    // plane stops last.
+    _sysctls: HostSysctls,
+    cp: ControlPlane,
+    bin: PathBuf,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Cluster {
+    fn up(name: &str) -> Option<Cluster> {
+        let bin = k8s_bin_dir(name)?;
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let cp = ControlPlane::start(&bin);
+        // Cluster configuration, as a kind cluster has it, before any node
+        // reads it.
+        let current = cp.kubectl_ok(&[
+            "-n",
+            "kube-system",
+            "get",
+            "configmap",
+            "kubelet-config",
+            "-o",
+            "jsonpath={.data.kubelet}",
+        ]);
+        let patch = serde_json::json!({"data": {"kubelet": kind_kubelet_config(&current)}});
+        cp.kubectl_ok(&[
+            "-n",
+            "kube-system",
+            "patch",
+            "configmap",
+            "kubelet-config",
+            "--type",
+            "merge",
+            "-p",
+            &patch.to_string(),
+        ]);
+        Some(Cluster {
+            _sysctls: HostSysctls::set(KUBELET_SYSCTLS),
+            cp,
+            bin,
+            _serial: serial,
+        })
+    }
+
+    /// The bootstrap token kubeadm made (secret: never printed).
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.cp.var("token_file"))
+            .expect("the control plane's token")
+            .trim()
+            .to_owned()
+    }
+
+    /// A Debian machine in the control plane's namespace with the real
+    /// kubelet installed as its package would be, plus `files`.
+    fn node(&self, files: &[(&str, Vec<u8>, u32)]) -> harness::Machine {
+        let mut b = harness::machine("realk8s")
+            .network_namespace(&self.cp.netns_path())
+            .bind_ro(harness::attach_node_bin(), GUEST_BIN)
+            .kubelet_package(self.bin.join("kubelet"))
+            // kubelet's OOM watcher reads the kernel log; nspawn has no
+            // /dev/kmsg of its own (kind's privileged containers do).
+            .nspawn_arg("--bind=/dev/kmsg")
+            .file("/etc/cni/net.d/10-e2e-bridge.conflist", CNI_CONFLIST, 0o644);
+        for (guest, bytes, mode) in files {
+            b = b.file(guest, bytes, *mode);
+        }
+        let m = b.boot();
+        // The namespace has no default route, so the kubelet cannot pick a
+        // node IP from one ("no default routes found in /proc/net/route")
+        // and the Node gets no addresses. A VM's hostname resolves to its
+        // own address; here that is the address the namespace's lo carries.
+        let hosts = m.read_file("/etc/hosts");
+        m.write_file(
+            "/etc/hosts",
+            format!("{hosts}{ADVERTISE_ADDRESS} {}\n", m.name()),
+            0o644,
+        );
+        m.daemon_reload();
+        m
+    }
+
+    /// Runs `argv` (a join with `--wait ready`) in `m`; fails with the
+    /// kubelet's journal and the control plane's logs if it does not exit 0.
+    fn join(&self, m: &harness::Machine, argv: &[&str]) {
+        let started = Instant::now();
+        let out = m.exec_timeout(argv, Duration::from_secs(240));
+        let err = text(&out.stderr);
+        if !out.status.success() {
+            let kubelet = m.exec(&[
+                "journalctl",
+                "--no-pager",
+                "-u",
+                "kubelet.service",
+                "-n",
+                "60",
+            ]);
+            m.fail(&format!(
+                "join failed ({}):\n{err}\n==== kubelet journal\n{}\n{}",
+                out.status,
+                text(&kubelet.stdout),
+                self.cp.logs()
+            ));
+        }
+        eprintln!(
+            "[e2e] join --wait ready took {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        crate::print_stage_times(&err);
+        assert!(!err.contains(&self.token()), "the bootstrap token leaked");
+        assert!(m.is_active("kubelet.service"), "the kubelet runs");
+        // The cluster's kubelet-config reached the node.
+        let config = m.read_file("/var/lib/kubelet/config.yaml");
+        assert!(config.contains("failCgroupV1: false"), "{config}");
+        let errors = m.sh("journalctl --no-pager -o cat -u kubelet.service | grep -E '^E[0-9]{4} ' | cut -c1-240 | head -n 20 || true");
+        eprintln!("[e2e] the kubelet's first error lines:\n{errors}");
+    }
+
+    /// With the real kubectl: the Node is Ready, has its address, `labels`
+    /// and the taint; its client certificate came through the real CSR
+    /// flow (requested with the bootstrap token, approved by the
+    /// csrapprover, signed).
+    fn assert_node(&self, node: &str, labels: &[(&str, &str)]) {
+        let n = self.cp.kubectl_json(&["get", "node", node]);
+        let ready = n["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Ready");
+        assert_eq!(
+            ready.map(|c| c["status"].clone()),
+            Some(serde_json::json!("True")),
+            "{n:#}"
+        );
+        let internal_ip = n["status"]["addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["type"] == "InternalIP");
+        assert_eq!(
+            internal_ip.map(|a| a["address"].clone()),
+            Some(serde_json::json!(ADVERTISE_ADDRESS)),
+            "{n:#}"
+        );
+        for (k, v) in labels {
+            assert_eq!(n["metadata"]["labels"][k], *v, "{n:#}");
+        }
+        let taints = n["spec"]["taints"].as_array().cloned().unwrap_or_default();
+        assert!(
+            taints
+                .iter()
+                .any(|t| t["key"] == TAINT.0 && t["value"] == TAINT.1 && t["effect"] == TAINT.2),
+            "{taints:?}"
+        );
+
+        let csrs = self.cp.kubectl_json(&["get", "csr"]);
+        let token_id: String = self.token().chars().take(6).collect();
+        let requester = format!("system:bootstrap:{token_id}");
+        let csr = csrs["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| {
+                c["spec"]["username"] == requester.as_str()
+                    && c["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet"
+            })
+            .unwrap_or_else(|| panic!("no kubelet CSR from {requester}: {csrs:#}"));
+        let approved = csr["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Approved" && c["reason"] == "AutoApproved");
+        assert!(approved, "{csr:#}");
+        assert!(
+            csr["status"]["certificate"]
+                .as_str()
+                .is_some_and(|c| !c.is_empty()),
+            "{csr:#}"
+        );
+    }
+}
+
+/// `reset`: the kubelet stops, and /etc and /var/lib are as in
+/// `listing_before`, apart from the kubelet's own state.
+fn reset_and_compare(m: &harness::Machine, listing_before: &str) {
+    let out = m.exec_timeout(&[GUEST_BIN, "reset"], Duration::from_secs(120));
+    if !out.status.success() {
+        m.fail(&format!("reset failed:\n{}", text(&out.stderr)));
+    }
+    assert!(!m.is_active("kubelet.service"), "the kubelet is stopped");
+    // What the kubelet made for itself under /var/lib/kubelet (its state
+    // files, sockets, pods/, plugins/) is not attach-node's, and reset
+    // keeps data it did not create (contract: "Directories join created
+    // are removed only when empty"). `kubeadm reset` would clean it out.
+    // Everything else, and every file attach-node wrote there, must be as
+    // it was.
+    let diff = listing_diff(listing_before, &m.sh(LISTING));
+    let unexpected: Vec<&str> = diff.lines().filter(|l| !kubelet_runtime_state(l)).collect();
+    if !unexpected.is_empty() {
+        m.fail(&format!(
+            "reset left the machine different:\n{}\n(all differences:\n{diff})",
+            unexpected.join("\n")
+        ));
+    }
+    eprintln!("[e2e] reset kept the kubelet's own state:\n{diff}");
+}
+
 /// (part 3) `join --endpoint --token-file --ca-cert-hash --wait ready` with
 /// the real kubelet: TLS bootstrap against the real API server, the CSR
 /// approved and signed by the real controllers, the Node Ready with the
@@ -379,194 +595,157 @@ fn real_kubelet_joins_with_a_bootstrap_token_then_resets() {
     let Some(_t) = harness::begin(NAME) else {
         return;
     };
-    let Some(bin) = k8s_bin_dir(NAME) else {
+    let Some(cluster) = Cluster::up(NAME) else {
         return;
     };
-    let cp = ControlPlane::start(&bin);
-
-    // Cluster configuration, as a kind cluster has it, before any node
-    // reads it.
-    let current = cp.kubectl_ok(&[
-        "-n",
-        "kube-system",
-        "get",
-        "configmap",
-        "kubelet-config",
-        "-o",
-        "jsonpath={.data.kubelet}",
-    ]);
-    let patch = serde_json::json!({"data": {"kubelet": kind_kubelet_config(&current)}});
-    cp.kubectl_ok(&[
-        "-n",
-        "kube-system",
-        "patch",
-        "configmap",
-        "kubelet-config",
-        "--type",
-        "merge",
-        "-p",
-        &patch.to_string(),
-    ]);
-
-    let token = std::fs::read(cp.var("token_file")).expect("the control plane's token");
-    let token_id: String = String::from_utf8_lossy(&token).chars().take(6).collect();
-
-    let _sysctls = HostSysctls::set(KUBELET_SYSCTLS);
-    let m = harness::machine("realk8s")
-        .network_namespace(&cp.netns_path())
-        .bind_ro(harness::attach_node_bin(), GUEST_BIN)
-        .kubelet_package(bin.join("kubelet"))
-        // kubelet's OOM watcher reads the kernel log; nspawn has no
-        // /dev/kmsg of its own (kind's privileged containers do).
-        .nspawn_arg("--bind=/dev/kmsg")
-        .file("/etc/cni/net.d/10-e2e-bridge.conflist", CNI_CONFLIST, 0o644)
-        .file(GUEST_TOKEN, &token, 0o600)
-        .boot();
-    let node = m.name().to_owned();
-    // The namespace has no default route, so the kubelet cannot pick a
-    // node IP from one ("no default routes found in /proc/net/route") and
-    // the Node gets no addresses. A VM's hostname resolves to its own
-    // address; here that is the address the namespace's lo carries.
-    let hosts = m.read_file("/etc/hosts");
-    m.write_file(
-        "/etc/hosts",
-        format!("{hosts}{ADVERTISE_ADDRESS} {node}\n"),
-        0o644,
-    );
-    m.daemon_reload();
+    let m = cluster.node(&[(GUEST_TOKEN, cluster.token().into_bytes(), 0o600)]);
     let listing_before = m.sh(LISTING);
 
     let label = format!("{}={}", LABEL.0, LABEL.1);
     let taint = format!("{}={}:{}", TAINT.0, TAINT.1, TAINT.2);
-    let argv = [
-        GUEST_BIN,
-        "join",
-        "--endpoint",
-        cp.var("endpoint"),
-        "--token-file",
-        GUEST_TOKEN,
-        "--ca-cert-hash",
-        cp.var("ca_cert_hash"),
-        "--labels",
-        &label,
-        "--taints",
-        &taint,
-        "--wait",
-        "ready",
-        "--wait-timeout",
-        "180s",
-        "-v",
-    ];
-    let started = Instant::now();
-    let out = m.exec_timeout(&argv, Duration::from_secs(240));
-    let err = text(&out.stderr);
-    if !out.status.success() {
-        let kubelet = m.exec(&[
-            "journalctl",
-            "--no-pager",
-            "-u",
-            "kubelet.service",
-            "-n",
-            "60",
-        ]);
-        m.fail(&format!(
-            "join failed ({}):\n{err}\n==== kubelet journal\n{}\n{}",
-            out.status,
-            text(&kubelet.stdout),
-            cp.logs()
-        ));
-    }
-    eprintln!(
-        "[e2e] join --wait ready took {:.1} s",
-        started.elapsed().as_secs_f64()
+    cluster.join(
+        &m,
+        &[
+            GUEST_BIN,
+            "join",
+            "--endpoint",
+            cluster.cp.var("endpoint"),
+            "--token-file",
+            GUEST_TOKEN,
+            "--ca-cert-hash",
+            cluster.cp.var("ca_cert_hash"),
+            "--labels",
+            &label,
+            "--taints",
+            &taint,
+            "--wait",
+            "ready",
+            "--wait-timeout",
+            "180s",
+            "-v",
+        ],
     );
-    crate::print_stage_times(&err);
-    assert!(!err.contains(String::from_utf8_lossy(&token).trim()));
-    assert!(m.is_active("kubelet.service"), "the kubelet runs");
-    // The cluster's kubelet-config reached the node.
-    let config = m.read_file("/var/lib/kubelet/config.yaml");
-    assert!(config.contains("failCgroupV1: false"), "{config}");
-    let errors = m.sh("journalctl --no-pager -o cat -u kubelet.service | grep -E '^E[0-9]{4} ' | cut -c1-240 | head -n 20 || true");
-    eprintln!("[e2e] the kubelet's first error lines:\n{errors}");
+    cluster.assert_node(m.name(), &[LABEL]);
+    reset_and_compare(&m, &listing_before);
+    m.shutdown().assert_clean();
+}
 
-    // The Node, read back with the real kubectl.
-    let n = cp.kubectl_json(&["get", "node", &node]);
-    let ready = n["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == "Ready");
-    assert_eq!(
-        ready.map(|c| c["status"].clone()),
-        Some(serde_json::json!("True")),
-        "{n:#}"
-    );
-    let internal_ip = n["status"]["addresses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|a| a["type"] == "InternalIP");
-    assert_eq!(
-        internal_ip.map(|a| a["address"].clone()),
-        Some(serde_json::json!(ADVERTISE_ADDRESS)),
-        "{n:#}"
-    );
-    assert_eq!(n["metadata"]["labels"][LABEL.0], LABEL.1, "{n:#}");
-    let taints = n["spec"]["taints"].as_array().cloned().unwrap_or_default();
-    assert!(
-        taints
-            .iter()
-            .any(|t| t["key"] == TAINT.0 && t["value"] == TAINT.1 && t["effect"] == TAINT.2),
-        "{taints:?}"
-    );
-
-    // Its client certificate came through the real CSR flow: requested with
-    // the bootstrap token, approved by the csrapprover, signed.
-    let csrs = cp.kubectl_json(&["get", "csr"]);
-    let requester = format!("system:bootstrap:{token_id}");
-    let csr = csrs["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| {
-            c["spec"]["username"] == requester.as_str()
-                && c["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet"
-        })
-        .unwrap_or_else(|| panic!("no kubelet CSR from {requester}: {csrs:#}"));
-    let approved = csr["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Approved" && c["reason"] == "AutoApproved");
-    assert!(approved, "{csr:#}");
-    assert!(
-        csr["status"]["certificate"]
-            .as_str()
-            .is_some_and(|c| !c.is_empty()),
-        "{csr:#}"
-    );
-
-    // reset: the kubelet stops and the files are as they were.
-    let out = m.exec_timeout(&[GUEST_BIN, "reset"], Duration::from_secs(120));
-    if !out.status.success() {
-        m.fail(&format!("reset failed:\n{}", text(&out.stderr)));
+/// The loopback lab's control plane, listening inside the real control
+/// plane's network namespace (where the machine can reach it), answering an
+/// openapi token with a ClusterInfo that names the real API server first,
+/// the real bootstrap token and the real CA pin. The lab's own API server
+/// is listed after the real one, and never reached while that answers.
+fn lab_pointing_at(cluster: &Cluster) -> LabInNamespace {
+    let netns = cluster.cp.netns_path();
+    let cfg = attach_node_lab::LabConfig::default()
+        .bootstrap_token(&cluster.token())
+        .api_endpoint_before(cluster.cp.var("endpoint"))
+        .ca_cert_hashes(&[cluster.cp.var("ca_cert_hash")]);
+    let lab = in_namespace(&netns, move || {
+        attach_node_lab::Lab::start(cfg).expect("start the lab")
+    });
+    LabInNamespace {
+        lab: Some(lab),
+        netns,
     }
-    assert!(!m.is_active("kubelet.service"), "the kubelet is stopped");
-    eprintln!("[e2e] reset said:\n{}", text(&out.stderr));
-    // What the kubelet made for itself under /var/lib/kubelet (its state
-    // files, sockets, pods/, plugins/) is not attach-node's, and reset
-    // keeps data it did not create (contract: "Directories join created
-    // are removed only when empty"). `kubeadm reset` would clean it out.
-    // Everything else, and every file attach-node wrote there, must be as
-    // it was.
-    let diff = listing_diff(&listing_before, &m.sh(LISTING));
-    let unexpected: Vec<&str> = diff.lines().filter(|l| !kubelet_runtime_state(l)).collect();
-    if !unexpected.is_empty() {
-        m.fail(&format!(
-            "reset left the machine different:\n{}\n(all differences:\n{diff})",
-            unexpected.join("\n")
-        ));
+}
+
+/// Runs `f` on a thread of its own that first joins the network namespace
+/// at `netns`: setns changes only the calling thread, so the test thread
+/// stays where it was.
+fn in_namespace<T: Send + 'static>(netns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::os::fd::AsRawFd;
+    let netns = netns.to_owned();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&netns).unwrap_or_else(|e| panic!("{netns}: {e}"));
+        // SAFETY: a plain system call on an fd that lives across it.
+        let rc =
+            unsafe { crate::host::sys::setns(file.as_raw_fd(), crate::host::sys::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {netns}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("a thread in the control plane's namespace")
+}
+
+/// A lab started inside a network namespace, and stopped there too: its
+/// shutdown wakes each listener by connecting to 127.0.0.1:<port>, which
+/// from the host's namespace reaches nothing, and the stop would hang.
+struct LabInNamespace {
+    lab: Option<attach_node_lab::Lab>,
+    netns: String,
+}
+
+impl std::ops::Deref for LabInNamespace {
+    type Target = attach_node_lab::Lab;
+    fn deref(&self) -> &attach_node_lab::Lab {
+        self.lab.as_ref().expect("a running lab")
     }
-    eprintln!("[e2e] reset kept the kubelet's own state:\n{diff}");
+}
+
+impl Drop for LabInNamespace {
+    fn drop(&mut self) {
+        if let Some(lab) = self.lab.take() {
+            in_namespace(&self.netns, move || drop(lab));
+        }
+    }
+}
+
+/// (part 3, openapi) The same join through an openapi token: the lab's
+/// control plane trades it for a ClusterInfo pointing at the real API
+/// server, and the real kubelet joins there; the ClusterInfo's label
+/// arrives next to the one from `--labels`.
+#[test]
+fn real_kubelet_joins_through_an_openapi_token_then_resets() {
+    const NAME: &str = "real_kubelet_joins_through_an_openapi_token_then_resets";
+    let Some(_t) = harness::begin(NAME) else {
+        return;
+    };
+    let Some(cluster) = Cluster::up(NAME) else {
+        return;
+    };
+    let lab = lab_pointing_at(&cluster);
+    let m = cluster.node(&[
+        (
+            "/etc/attach-node/control-plane-ca.pem",
+            lab.control_plane_ca_pem().into_bytes(),
+            0o644,
+        ),
+        (
+            "/etc/attach-node/openapi-token",
+            lab.openapi_token().into_bytes(),
+            0o600,
+        ),
+    ]);
+    let listing_before = m.sh(LISTING);
+
+    let label = format!("{}={}", LABEL.0, LABEL.1);
+    let taint = format!("{}={}:{}", TAINT.0, TAINT.1, TAINT.2);
+    let control_plane = lab.control_plane_url();
+    cluster.join(
+        &m,
+        &[
+            GUEST_BIN,
+            "join",
+            "--control-plane",
+            &control_plane,
+            "--control-plane-ca",
+            "/etc/attach-node/control-plane-ca.pem",
+            "--openapi-token-file",
+            "/etc/attach-node/openapi-token",
+            "--labels",
+            &label,
+            "--taints",
+            &taint,
+            "--wait",
+            "ready",
+            "--wait-timeout",
+            "180s",
+            "-v",
+        ],
+    );
+    // The lab's ClusterInfo asks for this label (lab/src/controlplane.rs).
+    cluster.assert_node(m.name(), &[LABEL, ("lab.attach-node.dev/pool", "default")]);
+    reset_and_compare(&m, &listing_before);
     m.shutdown().assert_clean();
 }
