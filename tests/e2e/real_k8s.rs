@@ -256,11 +256,43 @@ struct HostSysctls {
     restore: Vec<(PathBuf, String)>,
 }
 
+/// Where the old values wait while the test runs: a process killed before
+/// its guard's drop (SIGKILL, a timeout) would otherwise leave the host's
+/// settings changed. The next run puts them back first.
+fn sysctl_record() -> PathBuf {
+    crate::root::work_dir().join("host-sysctls.restore")
+}
+
+/// Puts back the values a killed run recorded, then forgets them.
+fn restore_recorded() {
+    let record = sysctl_record();
+    let Ok(text) = std::fs::read_to_string(&record) else {
+        return;
+    };
+    for line in text.lines() {
+        if let Some((path, old)) = line.split_once('\t') {
+            // Only /proc/sys paths this file itself wrote are obeyed.
+            if path.starts_with("/proc/sys/") && !path.contains("..") {
+                match std::fs::write(path, old) {
+                    Ok(()) => eprintln!(
+                        "[e2e] host sysctl {path} put back to {old}, as recorded by a run that was killed"
+                    ),
+                    Err(e) => eprintln!("[e2e] WARNING: could not put {path} back to {old}: {e}"),
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&record);
+}
+
 impl HostSysctls {
     fn set(wanted: &[(&str, &str)]) -> Self {
+        restore_recorded();
         let mut guard = HostSysctls {
             restore: Vec::new(),
         };
+        let mut record = String::new();
+        let mut changes = Vec::new();
         for (name, value) in wanted {
             let path = Path::new("/proc/sys").join(name);
             let old = std::fs::read_to_string(&path)
@@ -268,6 +300,16 @@ impl HostSysctls {
             if old.trim() == *value {
                 continue;
             }
+            record.push_str(&format!("{}\t{}\n", path.display(), old.trim()));
+            changes.push((path, old, *value, *name));
+        }
+        // Written (and synced) before the first change.
+        if !record.is_empty() {
+            let mut f = std::fs::File::create(sysctl_record()).unwrap();
+            f.write_all(record.as_bytes()).unwrap();
+            f.sync_all().unwrap();
+        }
+        for (path, old, value, name) in changes {
             std::fs::write(&path, value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             eprintln!(
                 "[e2e] host sysctl {name}: {} -> {value} (put back after the test)",
@@ -281,6 +323,7 @@ impl HostSysctls {
 
 impl Drop for HostSysctls {
     fn drop(&mut self) {
+        let mut all_back = true;
         for (path, old) in self.restore.iter().rev() {
             match std::fs::write(path, old) {
                 Ok(()) => eprintln!(
@@ -288,12 +331,18 @@ impl Drop for HostSysctls {
                     path.display(),
                     old.trim()
                 ),
-                Err(e) => eprintln!(
-                    "[e2e] WARNING: could not put {} back to {}: {e}",
-                    path.display(),
-                    old.trim()
-                ),
+                Err(e) => {
+                    all_back = false;
+                    eprintln!(
+                        "[e2e] WARNING: could not put {} back to {}: {e}",
+                        path.display(),
+                        old.trim()
+                    )
+                }
             }
+        }
+        if all_back && !self.restore.is_empty() {
+            let _ = std::fs::remove_file(sysctl_record());
         }
     }
 }
