@@ -562,7 +562,7 @@ pub fn undo(
     if journal.entries.is_empty() {
         journal.state = State::Reset;
         store.save(journal)?;
-        store.drop_backups()?;
+        store.drop_kept()?;
     } else {
         journal.state = State::Failed;
         journal.error = Some("reset left changed files in place; see `attach-node status`".into());

@@ -727,7 +727,7 @@ impl Store {
     /// Deletes the backups once they have been restored, and the kept
     /// ClusterInfo: they may hold secrets (the host's earlier
     /// configuration, the bootstrap token).
-    pub fn drop_backups(&self) -> Result<()> {
+    pub fn drop_kept(&self) -> Result<()> {
         let kept = self.kept_path();
         fsops::remove_file(&kept).map_err(|e| io_error("cannot remove", &kept, e))?;
         let dir = self.backups_dir();
